@@ -1,0 +1,3 @@
+module github.com/kairos-platform/identity/deploy
+
+go 1.26.8

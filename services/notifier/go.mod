@@ -1,0 +1,3 @@
+module github.com/kairos-platform/identity/services/notifier
+
+go 1.26.8
