@@ -1,0 +1,333 @@
+// Package auth holds the rules of signup, email verification and login. It
+// declares what it needs from the outside (Store, PasswordHasher) and the
+// errors its callers branch on.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kairos-platform/identity/pkg/events"
+)
+
+// Account is a stored user.
+type Account struct {
+	UID          string
+	Username     string
+	Email        string
+	PasswordHash string
+	Verified     bool
+}
+
+// Token is a verification token as stored: only the SHA-256 of the secret.
+type Token struct {
+	Hash      []byte
+	ExpiresAt time.Time
+}
+
+// Reissue says what to write for an existing account, inside the store's
+// transaction: a new token (revoking the account's older unused ones) and/or
+// an outbox event. Zero means write nothing.
+type Reissue struct {
+	Token *Token
+	Event *events.Event
+}
+
+// TokenState is what the store knows about a verification token after
+// trying to consume it.
+type TokenState struct {
+	Found     bool
+	Consumed  bool // this call marked it used and the account verified
+	Used      bool // it had been used before
+	Revoked   bool
+	ExpiresAt time.Time
+}
+
+// Store is the persistence auth needs. Every method that writes an event
+// writes it to the outbox in the same transaction as the change.
+type Store interface {
+	// CreateAccount writes the account, its first token and ev at once, or
+	// returns ErrDuplicateEmail when the email (in any letter case) is taken.
+	CreateAccount(ctx context.Context, a Account, t Token, ev events.Event) error
+	// Reissue locks the account with email (any letter case), calls decide
+	// with it and writes what decide returns. ErrNotFound when there is none.
+	Reissue(ctx context.Context, email string, decide func(Account) Reissue) error
+	// AccountByEmail finds an account by email in any letter case, or ErrNotFound.
+	AccountByEmail(ctx context.Context, email string) (Account, error)
+	// ConsumeToken marks the unused, unrevoked, unexpired (at now) token with
+	// this hash used and its account verified, and reports the token's state.
+	ConsumeToken(ctx context.Context, hash []byte, now time.Time) (TokenState, error)
+	// LoginLockedUntil returns when the lock on key ends (zero when none).
+	LoginLockedUntil(ctx context.Context, key string) (time.Time, error)
+	// RecordLoginFailure counts one more consecutive failure for key and
+	// returns the new count.
+	RecordLoginFailure(ctx context.Context, key string, now time.Time) (int, error)
+	// LockLogin refuses logins for key until until.
+	LockLogin(ctx context.Context, key string, until time.Time) error
+	// ResetLoginFailures forgets the failures of key.
+	ResetLoginFailures(ctx context.Context, key string) error
+	// ReplacePasswordHash swaps the hash of uid if it still is old.
+	ReplacePasswordHash(ctx context.Context, uid, old, new string) error
+}
+
+// PasswordHasher hashes and checks passwords (see Hasher). Verify with an
+// empty encoded hash does a check's work against a dummy and fails.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+}
+
+// Config is what the rules depend on.
+type Config struct {
+	PublicURL        string        // base of verify links
+	TokenTTL         time.Duration // lifetime of a verification token
+	MaxLoginFailures int           // consecutive failures before a lock
+	Now              func() time.Time
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
+}
+
+// Lock backoff: the first lock lasts LockBase, each further failure after a
+// lock doubles it, up to LockMax.
+const (
+	LockBase = time.Minute
+	LockMax  = time.Hour
+)
+
+// Service applies the rules.
+type Service struct {
+	store    Store
+	hasher   PasswordHasher
+	cfg      Config
+	lockouts prometheus.Counter
+}
+
+// New returns a Service.
+func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxLoginFailures < 1 {
+		return nil, errors.New("auth: MaxLoginFailures must be at least 1")
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s := &Service{store: store, hasher: hasher, cfg: cfg,
+		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kairos_login_lockouts_total",
+			Help: "Times an email entered the locked state after too many failed logins.",
+		})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.lockouts); err != nil {
+			return nil, fmt.Errorf("auth metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// SignupResult tells the caller (for metrics only) whether the address was
+// new. The API answers both cases identically.
+type SignupResult struct {
+	Duplicate bool
+}
+
+// Signup creates an account and queues its verification email. For an
+// address that already has an account it creates nothing and instead queues
+// a new verification link (unverified account) or a "somebody tried to sign
+// up with your address" notice (verified account). Both cases hash the
+// password, so they take the same time.
+func (s *Service) Signup(ctx context.Context, in Signup) (SignupResult, error) {
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return SignupResult{}, err
+	}
+	now := s.cfg.Now()
+	secret, tok := s.newToken(now)
+	acct := Account{UID: uuid.NewString(), Username: in.Username, Email: in.Email, PasswordHash: hash}
+	err = s.store.CreateAccount(ctx, acct, tok, s.event(events.UserCreated, acct, secret, &tok, now))
+	if !errors.Is(err, ErrDuplicateEmail) {
+		return SignupResult{}, err
+	}
+	err = s.store.Reissue(ctx, in.Email, func(existing Account) Reissue {
+		if existing.Verified {
+			ev := s.event(events.SignupDuplicate, existing, "", nil, now)
+			return Reissue{Event: &ev}
+		}
+		ev := s.event(events.VerificationRequested, existing, secret, &tok, now)
+		return Reissue{Token: &tok, Event: &ev}
+	})
+	if err != nil {
+		return SignupResult{}, fmt.Errorf("signup of an existing address: %w", err)
+	}
+	return SignupResult{Duplicate: true}, nil
+}
+
+// Resend queues a new verification link when email belongs to an unverified
+// account, revoking its older links. It reports nothing about the account.
+func (s *Service) Resend(ctx context.Context, email string) error {
+	now := s.cfg.Now()
+	secret, tok := s.newToken(now)
+	err := s.store.Reissue(ctx, email, func(a Account) Reissue {
+		if a.Verified {
+			return Reissue{}
+		}
+		ev := s.event(events.VerificationRequested, a, secret, &tok, now)
+		return Reissue{Token: &tok, Event: &ev}
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// VerifyResult distinguishes a first verification from a repeated click.
+type VerifyResult int
+
+const (
+	Verified        VerifyResult = iota + 1
+	AlreadyVerified              // the token was used before, within its lifetime
+)
+
+// ErrTokenExpired is an ErrTokenInvalid, kept apart for metrics.
+var ErrTokenExpired = fmt.Errorf("%w: expired", ErrTokenInvalid)
+
+// Verify consumes a verification token. A token used before but still within
+// its lifetime answers AlreadyVerified: mail scanners open links before
+// people do, and the person's click must still succeed.
+func (s *Service) Verify(ctx context.Context, secret string) (VerifyResult, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(raw) != tokenBytes {
+		return 0, ErrTokenInvalid
+	}
+	now := s.cfg.Now()
+	sum := sha256.Sum256(raw)
+	st, err := s.store.ConsumeToken(ctx, sum[:], now)
+	switch {
+	case err != nil:
+		return 0, err
+	case st.Consumed:
+		return Verified, nil
+	case !st.Found:
+		return 0, ErrTokenInvalid
+	case !now.Before(st.ExpiresAt):
+		return 0, ErrTokenExpired
+	case st.Used:
+		return AlreadyVerified, nil
+	default: // revoked by a newer token
+		return 0, ErrTokenInvalid
+	}
+}
+
+// Login checks credentials and returns the account's uid. Unknown email and
+// wrong password are the same ErrInvalidCredentials after the same hashing
+// work; both count towards the email's lock, which is kept whether or not an
+// account exists, so a lock reveals nothing either.
+func (s *Service) Login(ctx context.Context, in Login) (string, error) {
+	key := NormalizeEmail(in.Email)
+	now := s.cfg.Now()
+	until, err := s.store.LoginLockedUntil(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if now.Before(until) {
+		return "", &LockedError{RetryAfter: until.Sub(now)}
+	}
+	acct, err := s.store.AccountByEmail(ctx, in.Email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, in.Password, acct.PasswordHash)
+	if err != nil {
+		return "", err
+	}
+	if !ok || acct.UID == "" {
+		return "", s.fail(ctx, key, now)
+	}
+	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
+		return "", err
+	}
+	if !acct.Verified {
+		return "", ErrNotVerified
+	}
+	if rehash {
+		s.rehash(ctx, acct, in.Password)
+	}
+	return acct.UID, nil
+}
+
+func (s *Service) fail(ctx context.Context, key string, now time.Time) error {
+	n, err := s.store.RecordLoginFailure(ctx, key, now)
+	if err != nil {
+		return err
+	}
+	if n >= s.cfg.MaxLoginFailures {
+		if err := s.store.LockLogin(ctx, key, now.Add(LockDuration(n-s.cfg.MaxLoginFailures))); err != nil {
+			return err
+		}
+		s.lockouts.Inc()
+	}
+	return ErrInvalidCredentials
+}
+
+// LockDuration is the lock after the (extra+1)-th failure at or beyond the
+// limit: 1 min, 2 min, 4 min, … up to 1 h.
+func LockDuration(extra int) time.Duration {
+	if extra < 0 {
+		extra = 0
+	}
+	if extra > 6 { // 64 min already exceeds the cap; avoid overflowing the shift
+		return LockMax
+	}
+	return min(LockBase<<extra, LockMax)
+}
+
+// rehash upgrades a hash made with weaker parameters. The login succeeds
+// whatever happens here; a failure only means trying again next time.
+func (s *Service) rehash(ctx context.Context, a Account, password string) {
+	h, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		err = s.store.ReplacePasswordHash(ctx, a.UID, a.PasswordHash, h)
+	}
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "password rehash failed; will retry on next login", "uid", a.UID, "error", err)
+	}
+}
+
+const tokenBytes = 32
+
+// newToken returns a fresh secret (32 random bytes, base64url) and its
+// stored form.
+func (s *Service) newToken(now time.Time) (string, Token) {
+	raw := make([]byte, tokenBytes)
+	_, _ = rand.Read(raw) // crypto/rand.Read never fails (Go 1.24+)
+	sum := sha256.Sum256(raw)
+	return base64.RawURLEncoding.EncodeToString(raw), Token{Hash: sum[:], ExpiresAt: now.Add(s.cfg.TokenTTL)}
+}
+
+func (s *Service) event(typ string, a Account, secret string, tok *Token, now time.Time) events.Event {
+	ev := events.Event{
+		ID:         uuid.NewString(),
+		Type:       typ,
+		Version:    events.Version,
+		OccurredAt: now.UTC(),
+		User:       events.User{UID: a.UID, Username: a.Username, Email: a.Email},
+	}
+	if tok != nil {
+		exp := tok.ExpiresAt.UTC()
+		ev.VerifyURL = s.cfg.PublicURL + "/api/verify/" + secret + "/"
+		ev.VerifyExpiresAt = &exp
+	}
+	return ev
+}

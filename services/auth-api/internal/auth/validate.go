@@ -1,0 +1,171 @@
+package auth
+
+import (
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
+)
+
+// Limits of the input rules.
+const (
+	MaxUsernameLength = 100
+	MaxEmailLength    = 254
+	MaxPasswordLength = 256
+)
+
+// Messages in the seed's (Django REST framework's) wording, so the frontend
+// shows what it showed before.
+const (
+	msgRequired     = "This field is required."
+	msgBlank        = "This field may not be blank."
+	msgInvalidEmail = "Enter a valid email address."
+	msgCommon       = "This password is too common."
+)
+
+func msgMax(n int) string {
+	return "Ensure this field has no more than " + strconv.Itoa(n) + " characters."
+}
+
+func msgMin(n int) string {
+	return "Ensure this field has at least " + strconv.Itoa(n) + " characters."
+}
+
+// Policy holds the input rules that depend on configuration.
+type Policy struct {
+	MinPasswordLength int
+	Common            *passwords.List
+}
+
+// SignupInput is a decoded signup request; nil means the field was absent.
+type SignupInput struct {
+	Username, Email, Password *string
+}
+
+// Signup is a validated signup request.
+type Signup struct {
+	Username string // trimmed
+	Email    string // trimmed, letter case as given
+	Password string // exactly as given
+}
+
+// ValidateSignup checks a signup request against every rule and reports all
+// failing fields at once.
+func (p Policy) ValidateSignup(in SignupInput) (Signup, error) {
+	var ve ValidationError
+	var s Signup
+	if u, ok := required(&ve, "username", in.Username); ok {
+		s.Username = strings.TrimSpace(u)
+		switch n := utf8.RuneCountInString(s.Username); {
+		case n == 0:
+			ve.add("username", msgBlank)
+		case n > MaxUsernameLength:
+			ve.add("username", msgMax(MaxUsernameLength))
+		}
+	}
+	if e, ok := required(&ve, "email", in.Email); ok {
+		s.Email, _ = validEmail(&ve, e)
+	}
+	if pw, ok := required(&ve, "password", in.Password); ok {
+		s.Password = pw
+		n := utf8.RuneCountInString(pw)
+		switch {
+		case n == 0:
+			ve.add("password", msgBlank)
+		case n < p.MinPasswordLength:
+			ve.add("password", msgMin(p.MinPasswordLength))
+		case n > MaxPasswordLength:
+			ve.add("password", msgMax(MaxPasswordLength))
+		case p.Common != nil && p.Common.Contains(pw):
+			ve.add("password", msgCommon)
+		case s.Email != "" && strings.EqualFold(pw, s.Email):
+			ve.add("password", "The password is too similar to the email.")
+		case s.Username != "" && strings.EqualFold(pw, s.Username):
+			ve.add("password", "The password is too similar to the username.")
+		}
+	}
+	return s, ve.orNil()
+}
+
+// LoginInput is a decoded login request.
+type LoginInput struct {
+	Email, Password *string
+}
+
+// Login is a validated login request.
+type Login struct {
+	Email    string
+	Password string
+}
+
+// ValidateLogin checks only the shape of a login request: the length and
+// list rules are for new passwords, and applying them here would let a
+// caller learn them without an account.
+func (p Policy) ValidateLogin(in LoginInput) (Login, error) {
+	var ve ValidationError
+	var l Login
+	if e, ok := required(&ve, "email", in.Email); ok {
+		l.Email, _ = validEmail(&ve, e)
+	}
+	if pw, ok := required(&ve, "password", in.Password); ok {
+		l.Password = pw
+		switch n := utf8.RuneCountInString(pw); {
+		case n == 0:
+			ve.add("password", msgBlank)
+		case n > MaxPasswordLength:
+			ve.add("password", msgMax(MaxPasswordLength))
+		}
+	}
+	return l, ve.orNil()
+}
+
+// ValidateEmail checks the email of a resend request.
+func (p Policy) ValidateEmail(email *string) (string, error) {
+	var ve ValidationError
+	var out string
+	if e, ok := required(&ve, "email", email); ok {
+		out, _ = validEmail(&ve, e)
+	}
+	return out, ve.orNil()
+}
+
+func required(ve *ValidationError, field string, v *string) (string, bool) {
+	if v == nil {
+		ve.add(field, msgRequired)
+		return "", false
+	}
+	return *v, true
+}
+
+// validEmail trims s and accepts a bare address (no display name, no
+// comments) that net/mail parses, of at most MaxEmailLength characters.
+func validEmail(ve *ValidationError, s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		ve.add("email", msgBlank)
+		return "", false
+	case utf8.RuneCountInString(s) > MaxEmailLength:
+		ve.add("email", msgMax(MaxEmailLength))
+		return "", false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		ve.add("email", msgInvalidEmail)
+		return "", false
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n") {
+		ve.add("email", msgInvalidEmail)
+		return "", false
+	}
+	return s, true
+}
+
+// NormalizeEmail is the form under which an email is unique and throttled:
+// John@Example.com and john@example.com are one account.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}

@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+)
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a unique index conflict.
+const uniqueViolation = "23505"
+
+// CreateAccount writes the account, its first verification token and the
+// user.created event in one transaction. A conflict on the lower(email)
+// index becomes auth.ErrDuplicateEmail: concurrent signups of one address
+// wait on the index, and all but the first get the conflict, never a 500.
+func (s *Store) CreateAccount(ctx context.Context, a auth.Account, t auth.Token, ev events.Event) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO users (uid, username, email, password_hash) VALUES ($1, $2, $3, $4)`,
+			a.UID, a.Username, a.Email, a.PasswordHash)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == uniqueViolation {
+			return auth.ErrDuplicateEmail
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		if err := insertToken(ctx, tx, a.UID, t); err != nil {
+			return err
+		}
+		return insertOutbox(ctx, tx, ev)
+	})
+}
+
+// Reissue locks the account so that concurrent reissues for one address
+// queue up: each revokes the tokens before it, and exactly one stays valid.
+func (s *Store) Reissue(ctx context.Context, email string, decide func(auth.Account) auth.Reissue) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		a, err := accountByEmail(ctx, tx, email, true)
+		if err != nil {
+			return err
+		}
+		r := decide(a)
+		if r.Token != nil {
+			if _, err := tx.Exec(ctx,
+				`UPDATE verification_tokens SET revoked_at = now()
+				 WHERE uid = $1 AND used_at IS NULL AND revoked_at IS NULL`, a.UID); err != nil {
+				return fmt.Errorf("revoke tokens: %w", err)
+			}
+			if err := insertToken(ctx, tx, a.UID, *r.Token); err != nil {
+				return err
+			}
+		}
+		if r.Event != nil {
+			return insertOutbox(ctx, tx, *r.Event)
+		}
+		return nil
+	})
+}
+
+// AccountByEmail finds an account whatever the letter case of email.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (auth.Account, error) {
+	return accountByEmail(ctx, s.pool, email, false)
+}
+
+func accountByEmail(ctx context.Context, q querier, email string, lock bool) (auth.Account, error) {
+	sql := `SELECT uid::text, username, email, password_hash, verified_at IS NOT NULL
+	        FROM users WHERE lower(email) = lower($1)`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	var a auth.Account
+	err := q.QueryRow(ctx, sql, email).Scan(&a.UID, &a.Username, &a.Email, &a.PasswordHash, &a.Verified)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return auth.Account{}, auth.ErrNotFound
+	}
+	if err != nil {
+		return auth.Account{}, fmt.Errorf("account by email: %w", err)
+	}
+	return a, nil
+}
+
+func insertToken(ctx context.Context, q querier, uid string, t auth.Token) error {
+	if _, err := q.Exec(ctx,
+		`INSERT INTO verification_tokens (token_hash, uid, expires_at) VALUES ($1, $2, $3)`,
+		t.Hash, uid, t.ExpiresAt); err != nil {
+		return fmt.Errorf("insert token: %w", err)
+	}
+	return nil
+}
+
+// ConsumeToken uses the token and verifies its account in one transaction.
+// The conditional UPDATE makes concurrent clicks safe: exactly one consumes
+// it, the others then see it used.
+func (s *Store) ConsumeToken(ctx context.Context, hash []byte, now time.Time) (auth.TokenState, error) {
+	var st auth.TokenState
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var uid string
+		err := tx.QueryRow(ctx,
+			`UPDATE verification_tokens SET used_at = $2
+			 WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+			 RETURNING uid::text`, hash, now).Scan(&uid)
+		if err == nil {
+			st = auth.TokenState{Found: true, Consumed: true}
+			if _, err := tx.Exec(ctx,
+				`UPDATE users SET verified_at = coalesce(verified_at, $2), updated_at = $2 WHERE uid = $1`,
+				uid, now); err != nil {
+				return fmt.Errorf("verify user: %w", err)
+			}
+			// The account is verified: links sent earlier are of no more use.
+			if _, err := tx.Exec(ctx,
+				`UPDATE verification_tokens SET revoked_at = $2
+				 WHERE uid = $1 AND used_at IS NULL AND revoked_at IS NULL`, uid, now); err != nil {
+				return fmt.Errorf("revoke tokens: %w", err)
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("consume token: %w", err)
+		}
+		err = tx.QueryRow(ctx,
+			`SELECT expires_at, used_at IS NOT NULL, revoked_at IS NOT NULL
+			 FROM verification_tokens WHERE token_hash = $1`, hash).Scan(&st.ExpiresAt, &st.Used, &st.Revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("token state: %w", err)
+		}
+		st.Found = true
+		return nil
+	})
+	return st, err
+}
+
+// ReplacePasswordHash stores a rehashed password unless the hash changed
+// meanwhile (another replica's rehash wins; either is fine).
+func (s *Store) ReplacePasswordHash(ctx context.Context, uid, old, new string) error {
+	if _, err := s.pool.Exec(ctx,
+		`UPDATE users SET password_hash = $3, updated_at = now() WHERE uid = $1 AND password_hash = $2`,
+		uid, old, new); err != nil {
+		return fmt.Errorf("replace password hash: %w", err)
+	}
+	return nil
+}
