@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+
+	signups, logins, verifications, resends results
+}
+
+// results is a counter whose label values are a fixed set; anything else is
+// counted as "error" so that the label stays bounded.
+type results struct {
+	vec     *prometheus.CounterVec
+	allowed map[string]bool
+}
+
+func (r results) inc(result string) {
+	if !r.allowed[result] {
+		result = "error"
+	}
+	r.vec.WithLabelValues(result).Inc()
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_server_request_duration_seconds",
+			Help:    "Duration of HTTP requests by method, route template and status code.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "code"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_server_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+	}
+	cs := []prometheus.Collector{m.duration, m.inFlight}
+	for _, c := range []struct {
+		dst    *results
+		name   string
+		help   string
+		values []string
+	}{
+		// The result sets are the metrics contract (docs/auth-api.md).
+		{&m.signups, "kairos_signups_total", "Signup requests by result (duplicate: an existing address, answered like ok).",
+			[]string{"ok", "duplicate", "invalid", "rate_limited", "overloaded", "error"}},
+		{&m.logins, "kairos_logins_total", "Login requests by result.",
+			[]string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "error"}},
+		{&m.verifications, "kairos_verifications_total", "Verification link requests by result.",
+			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}},
+		{&m.resends, "kairos_verification_resends_total", "Verification resend requests by result.",
+			[]string{"ok", "invalid", "rate_limited", "error"}},
+	} {
+		vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, []string{"result"})
+		allowed := map[string]bool{}
+		for _, v := range c.values {
+			vec.WithLabelValues(v) // pre-create: the series exists before the first event
+			allowed[v] = true
+		}
+		*c.dst = results{vec: vec, allowed: allowed}
+		cs = append(cs, vec)
+	}
+	if reg != nil {
+		for _, c := range cs {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("http metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// methodLabel keeps the method label bounded whatever clients send.
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "OTHER"
+}

@@ -1,0 +1,120 @@
+// Package httpapi is auth-api's public HTTP API: the routes, their handlers,
+// the middleware every request passes through, and the one mapping from
+// errors to responses.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/cors"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+)
+
+// Options configure the handler.
+type Options struct {
+	Auth   Auth
+	Policy auth.Policy
+	// Limiter limits requests per client IP; nil turns the limit off.
+	Limiter  *IPLimiter
+	ClientIP ClientIP
+	// CORSOrigins are the exact origins browsers may call the API from;
+	// empty means no cross-origin access at all.
+	CORSOrigins []string
+	// VerifyRedirect, when set, is where browsers opening a verify link are
+	// sent (303) with ?status=verified|already_verified|invalid.
+	VerifyRedirect *url.URL
+	// OverloadRetryAfter is the Retry-After of a 503 for want of a hashing slot.
+	OverloadRetryAfter time.Duration
+
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+	TracerProvider trace.TracerProvider
+}
+
+type api struct {
+	auth          Auth
+	policy        auth.Policy
+	limiter       *IPLimiter
+	clientIP      ClientIP
+	redirectURL   *url.URL
+	overloadRetry time.Duration
+	log           *slog.Logger
+	metrics       *metrics
+}
+
+// New returns the public API handler.
+func New(o Options) (http.Handler, error) {
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
+	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
+		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m}
+
+	// Every route, declared with its trailing slash (optional for clients).
+	// resend comes before {token} so that it is not taken for a token.
+	r := mux.NewRouter()
+	r.SkipClean(true) // no 301s to "cleaned" paths: an odd path is a 404
+	r.Use(tagRoute)
+	r.Handle("/api/signup/", a.limit(m.signups, a.handleSignup())).Methods(http.MethodPost)
+	r.Handle("/api/login/", a.limit(m.logins, a.handleLogin())).Methods(http.MethodPost)
+	r.Handle("/api/verify/resend/", a.limit(m.resends, a.handleResend())).Methods(http.MethodPost)
+	r.Handle("/api/verify/{token}/", a.limit(m.verifications, a.handleVerify())).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.error(w, r, errNotFound) })
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.error(w, r, errMethod) })
+
+	var h http.Handler = withTrailingSlash(r)
+	if len(o.CORSOrigins) > 0 {
+		// Exact origins only and no credentials: never "*" with credentials.
+		h = cors.New(cors.Options{
+			AllowedOrigins: o.CORSOrigins,
+			AllowedMethods: []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders: []string{"Content-Type"},
+			MaxAge:         600,
+		}).Handler(h)
+	}
+	h = observe(o.Logger, m, h)
+	h = restorePath(h)
+	h = otelhttp.NewHandler(h, "http",
+		otelhttp.WithTracerProvider(o.TracerProvider),
+		otelhttp.WithPropagators(otel.GetTextMapPropagator()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+	)
+	return hideToken(h), nil
+}
+
+// limit applies the per-IP token bucket to a route.
+func (a *api) limit(counter results, next http.Handler) http.Handler {
+	if a.limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := a.limiter.Allow(a.clientIP.Of(r)); !ok {
+			err := &rateLimitedError{retryAfter: wait}
+			counter.inc(result(err))
+			a.error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *api) error(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, a.log, a.overloadRetry, err)
+}
