@@ -412,3 +412,45 @@ func gaugeValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	return 0
 }
+
+func TestRelayStopsWithoutLosingRows(t *testing.T) {
+	t.Parallel()
+	store := newStore(t)
+	js := connect(t, natstest.New(t).URL())
+	want := enqueue(t, context.Background(), store, 2000)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- outbox.NewRelay(store, js, outbox.Options{}).Run(ctx) }()
+	eventually(t, "the first published events", func() bool {
+		st, err := store.OutboxStats(context.Background())
+		return err == nil && st.Pending < 2000
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+
+	// A row is marked sent only after its ack: the stream holds at least
+	// every row that is no longer pending.
+	st, err := store.OutboxStats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), events.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs < uint64(2000-st.Pending) {
+		t.Fatalf("%d rows marked sent but only %d on the stream", 2000-st.Pending, info.State.Msgs)
+	}
+
+	// A new relay finishes the job; rows the first one claimed were released.
+	startRelay(t, store, js, outbox.Options{})
+	checkOnce(t, streamMsgs(t, js, 2000), want)
+	waitAllSent(t, store)
+}
