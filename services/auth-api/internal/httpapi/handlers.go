@@ -166,4 +166,3 @@ func acceptsHTML(r *http.Request) bool {
 	}
 	return false
 }
-

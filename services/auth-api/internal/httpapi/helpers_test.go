@@ -1,0 +1,282 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kairos-platform/identity/migrations"
+	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/pkg/pgtest"
+	"github.com/kairos-platform/identity/pkg/telemetry"
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
+	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
+	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
+)
+
+// cheap hashing keeps handler tests fast; the real parameters are measured
+// by the benchmarks.
+var cheap = auth.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness is the real API (handler, rules, PostgreSQL) of one test.
+type harness struct {
+	handler http.Handler
+	pool    *pgxpool.Pool
+	reg     *prometheus.Registry
+	logs    *syncBuffer
+	spec    routers.Router
+}
+
+type option func(*httpapi.Options)
+
+func newHarness(t testing.TB, opts ...option) *harness {
+	t.Helper()
+	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	reg := prometheus.NewRegistry()
+	logs := &syncBuffer{}
+	logger, err := telemetry.NewLogger(logs, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := auth.NewHasher(cheap, auth.HasherOptions{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := auth.New(postgres.New(pool), hasher, auth.Config{
+		PublicURL: "http://localhost:8080", TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := httpapi.Options{
+		Auth:               svc,
+		Policy:             auth.Policy{MinPasswordLength: 8, Common: passwords.Common()},
+		OverloadRetryAfter: 2 * time.Second,
+		Logger:             logger,
+		Registerer:         reg,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	h, err := httpapi.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t)}
+}
+
+// loadSpec reads openapi.yaml; every response a test receives through do is
+// validated against it.
+func loadSpec(t testing.TB) routers.Router {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid OpenAPI: %v", err)
+	}
+	r, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+type request struct {
+	method, path, body string
+	header             http.Header
+	remote             string
+}
+
+// do sends a request through the whole handler and checks the response
+// against the OpenAPI document when the path is one of its operations.
+func (h *harness) do(t testing.TB, rq request) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(rq.method, "http://localhost:8080"+rq.path, strings.NewReader(rq.body))
+	if rq.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range rq.header {
+		req.Header[k] = v
+	}
+	if rq.remote != "" {
+		req.RemoteAddr = rq.remote
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	h.validate(t, req, rec)
+	return rec
+}
+
+func (h *harness) validate(t testing.TB, req *http.Request, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	// The spec's paths end in a slash; the API takes them with or without.
+	vreq := req.Clone(context.Background())
+	if !strings.HasSuffix(vreq.URL.Path, "/") {
+		vreq.URL.Path += "/"
+	}
+	route, params, err := h.spec.FindRoute(vreq)
+	if err != nil {
+		return // 404/405 paths are not operations of the document
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route},
+		Status:                 rec.Code,
+		Header:                 rec.Header(),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	in.SetBodyBytes(rec.Body.Bytes())
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %s → %d %s: response does not match openapi.yaml: %v", req.Method, req.URL.Path, rec.Code, rec.Body, err)
+	}
+}
+
+func (h *harness) signup(t testing.TB, username, email, password string) *httptest.ResponseRecorder {
+	t.Helper()
+	return h.do(t, request{method: "POST", path: "/api/signup/",
+		body: `{"username":` + quote(username) + `,"email":` + quote(email) + `,"password":` + quote(password) + `}`})
+}
+
+func (h *harness) login(t testing.TB, email, password string) *httptest.ResponseRecorder {
+	t.Helper()
+	return h.do(t, request{method: "POST", path: "/api/login/", body: `{"email":` + quote(email) + `,"password":` + quote(password) + `}`})
+}
+
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// events returns the outbox's events, oldest first.
+func (h *harness) events(t testing.TB) []events.Event {
+	t.Helper()
+	rows, err := h.pool.Query(context.Background(), `SELECT payload FROM outbox ORDER BY created_at, id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []events.Event
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := events.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// lastToken is the token of the newest event's verify link.
+func (h *harness) lastToken(t testing.TB) string {
+	t.Helper()
+	evs := h.events(t)
+	if len(evs) == 0 {
+		t.Fatal("no events")
+	}
+	u := evs[len(evs)-1].VerifyURL
+	tok, ok := strings.CutPrefix(u, "http://localhost:8080/api/verify/")
+	if !ok {
+		t.Fatalf("verify_url %q", u)
+	}
+	return strings.TrimSuffix(tok, "/")
+}
+
+func (h *harness) count(t testing.TB, sql string) int {
+	t.Helper()
+	var n int
+	if err := h.pool.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// metric returns the value of the counter or gauge name with the given
+// label values (in label-name order), or -1 when the series is absent.
+func (h *harness) metric(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return -1
+}
+
+func body(rec *httptest.ResponseRecorder) string {
+	return strings.TrimSpace(rec.Body.String())
+}
+
