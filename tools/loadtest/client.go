@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+)
+
+// api calls auth-api's public endpoints.
+type api struct {
+	base string
+	hc   *http.Client
+}
+
+func newAPI(base string, conns int) *api {
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &api{base: base, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// post sends a JSON body; xff, when set, is sent as X-Forwarded-For (the
+// stack trusts loopback as a proxy, so it stands for many client IPs).
+func (a *api) post(ctx context.Context, path string, body any, xff string) (int, bool, []byte, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, false, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	return a.do(req)
+}
+
+func (a *api) get(ctx context.Context, path string) (int, bool, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return 0, false, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	return a.do(req)
+}
+
+func (a *api) do(req *http.Request) (int, bool, []byte, error) {
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return 0, false, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, resp.Header.Get("Retry-After") != "", body, err
+}
+
+func (a *api) signup(ctx context.Context, username, email, password string) (int, bool, error) {
+	st, ra, _, err := a.post(ctx, "/api/signup/", map[string]string{"username": username, "email": email, "password": password}, "")
+	return st, ra, err
+}
+
+func (a *api) login(ctx context.Context, email, password, xff string) (int, bool, error) {
+	st, ra, _, err := a.post(ctx, "/api/login/", map[string]string{"email": email, "password": password}, xff)
+	return st, ra, err
+}
+
+func (a *api) verify(ctx context.Context, token string) (int, bool, error) {
+	st, ra, _, err := a.get(ctx, "/api/verify/"+token+"/")
+	return st, ra, err
+}
+
+func is(codes ...int) func(int) bool {
+	return func(s int) bool {
+		for _, c := range codes {
+			if s == c {
+				return true
+			}
+		}
+		return false
+	}
+}

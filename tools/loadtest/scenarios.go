@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/tools/internal/stack"
+)
+
+// scenario is the published record of one scenario.
+type scenario struct {
+	Name        string           `json:"name"`
+	Mode        string           `json:"mode"`
+	Seconds     float64          `json:"seconds"`
+	Requests    int64            `json:"requests"`
+	Throughput  float64          `json:"throughput_per_s"` // expected answers per second
+	Latency     latency          `json:"latency"`          // every answered request
+	Served      latency          `json:"served_latency"`   // expected answers only
+	Classes     map[string]int64 `json:"classes"`
+	RetryAfter  [2]int64         `json:"retry_after_with_without"`
+	Inbox       *latency         `json:"signup_to_inbox,omitempty"`
+	Agent       *latency         `json:"signup_to_agent,omitempty"`
+	AuthRSS     float64          `json:"auth_api_peak_rss_mib"`
+	NotifierRSS float64          `json:"notifier_peak_rss_mib"`
+	OutboxMax   float64          `json:"outbox_pending_max"`
+	Extra       map[string]any   `json:"extra,omitempty"`
+}
+
+// runner holds what every scenario needs.
+type runner struct {
+	st      *stack.Stack
+	api     *api
+	cfg     config
+	run     string // unique per run, part of generated addresses
+	started sync.Map
+}
+
+func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenario {
+	for _, p := range r.st.All() {
+		p.ResetPeakRSS()
+	}
+	stopPoll, outboxMax := r.pollOutbox(ctx)
+	res := drive(ctx, s, o)
+	stopPoll()
+	sc := scenario{
+		Name: name, Seconds: res.Elapsed.Seconds(), Requests: res.Count, Classes: res.Classes,
+		Latency: summarize(res.Latencies), Served: summarize(res.Served),
+		RetryAfter: [2]int64{res.Retry.With, res.Retry.Without},
+		OutboxMax:  outboxMax(),
+	}
+	if s.Concurrency > 0 {
+		sc.Mode = fmt.Sprintf("closed loop, %d clients", s.Concurrency)
+	} else {
+		sc.Mode = fmt.Sprintf("open loop, %.0f/s", s.Rate)
+	}
+	if res.Elapsed > 0 {
+		sc.Throughput = round(float64(res.OK) / res.Elapsed.Seconds())
+	}
+	r.rss(&sc)
+	return sc
+}
+
+func (r *runner) rss(sc *scenario) {
+	for _, p := range r.st.Auth {
+		sc.AuthRSS = max(sc.AuthRSS, mib(p.PeakRSS()))
+	}
+	for _, p := range r.st.Notifier {
+		sc.NotifierRSS = max(sc.NotifierRSS, mib(p.PeakRSS()))
+	}
+}
+
+// pollOutbox reads kairos_outbox_pending from auth-api's /metrics while a
+// scenario runs and keeps the largest value.
+func (r *runner) pollOutbox(ctx context.Context) (stop func(), maxSeen func() float64) {
+	var mu sync.Mutex
+	var peak float64
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if v, err := scrape(ctx, r.st.Auth[0].AdminURL(), "kairos_outbox_pending"); err == nil {
+				mu.Lock()
+				peak = max(peak, v)
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, func() float64 { mu.Lock(); defer mu.Unlock(); return peak }
+}
+
+func (r *runner) shape(conc int) shape {
+	return shape{Concurrency: conc, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
+}
+
+func (r *runner) signupOp() op {
+	want := expect(is(200))
+	return func(ctx context.Context, i int64) outcome {
+		email := fmt.Sprintf("su-%s-%d@load.test", r.run, i)
+		t0 := time.Now()
+		out := want(r.api.signup(ctx, fmt.Sprintf("su%d", i), email, seedPassword))
+		if out.ok {
+			r.started.Store(email, t0)
+		}
+		return out
+	}
+}
+
+// signup runs signups; with rate > 0 open loop at that rate, else closed
+// loop. It then waits for the mails and Agent creations of every accepted
+// signup and reports their latency from the request's start.
+func (r *runner) signup(ctx context.Context, name string, rate float64) scenario {
+	s := r.shape(r.cfg.Concurrency)
+	if rate > 0 {
+		s = shape{Rate: rate, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
+	}
+	mailsBefore, agentBefore, usersBefore := len(r.st.SMTP.Messages()), len(r.st.Agent.Calls()), len(r.st.Agent.Users())
+	r.started.Clear()
+	sc := r.measure(ctx, name, s, r.signupOp())
+	// Every accepted signup (warm-up included) must produce a mail and an
+	// Agent creation; wait for them. Mixed runs before add theirs too, so
+	// this waits for at least as many as this scenario accepted.
+	var accepted int
+	r.started.Range(func(any, any) bool { accepted++; return true })
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	_, _ = r.st.SMTP.WaitFor(wctx, mailsBefore+accepted)
+	_, _ = r.st.Agent.WaitForUsers(wctx, usersBefore+accepted)
+	var inbox, agent []time.Duration
+	for _, m := range r.st.SMTP.Messages()[mailsBefore:] {
+		for _, to := range m.To {
+			if t0, ok := r.started.Load(strings.ToLower(to)); ok {
+				inbox = append(inbox, m.ReceivedAt.Sub(t0.(time.Time)))
+			}
+		}
+	}
+	for _, c := range r.st.Agent.Calls()[agentBefore:] {
+		if c.Status != 201 {
+			continue
+		}
+		if t0, ok := r.started.Load(strings.ToLower(c.Body.Email)); ok {
+			agent = append(agent, c.At.Sub(t0.(time.Time)))
+		}
+	}
+	in, ag := summarize(inbox), summarize(agent)
+	sc.Inbox, sc.Agent = &in, &ag
+	return sc
+}
+
+func (r *runner) verify(ctx context.Context) scenario {
+	want := expect(is(200))
+	return r.measure(ctx, "verify", r.shape(2*r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
+		return want(r.api.verify(ctx, verifyToken("vt", 1+(i-1)%int64(r.cfg.VerifyTokens))))
+	})
+}
+
+func (r *runner) loginOK(ctx context.Context, name string, conc int, s *shape) scenario {
+	want := expect(is(200))
+	sh := r.shape(conc)
+	if s != nil {
+		sh = *s
+	}
+	return r.measure(ctx, name, sh, func(ctx context.Context, i int64) outcome {
+		return want(r.api.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, ""))
+	})
+}
+
+func (r *runner) loginWrong(ctx context.Context) scenario {
+	want := expect(is(401))
+	return r.measure(ctx, "login: wrong password", r.shape(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
+		// Spread over many accounts so none reaches the lockout threshold.
+		return want(r.api.login(ctx, fmt.Sprintf("lw%d@load.test", 1+i%int64(r.cfg.WrongAccounts)), "wrong-"+seedPassword, ""))
+	})
+}
+
+func (r *runner) loginUnknown(ctx context.Context) scenario {
+	want := expect(is(401))
+	return r.measure(ctx, "login: unknown email", r.shape(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
+		return want(r.api.login(ctx, fmt.Sprintf("nx-%s-%d@load.test", r.run, i), seedPassword, ""))
+	})
+}
+
+// mixed is a realistic profile: 65% logins, 10% failed logins, 15% verify
+// clicks, 10% signups.
+func (r *runner) mixed(ctx context.Context) scenario {
+	ok200, ok401 := expect(is(200)), expect(is(401))
+	signup := r.signupOp()
+	var verifies atomic.Int64
+	return r.measure(ctx, "mixed", r.shape(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
+		switch i % 20 {
+		case 0, 1:
+			return signup(ctx, 1_000_000+i)
+		case 2, 3, 4:
+			return ok200(r.api.verify(ctx, verifyToken("mx", 1+verifies.Add(1)%int64(r.cfg.VerifyTokens))))
+		case 5, 6:
+			return ok401(r.api.login(ctx, fmt.Sprintf("lw%d@load.test", 1+i%int64(r.cfg.WrongAccounts)), "wrong-"+seedPassword, ""))
+		default:
+			return ok200(r.api.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, ""))
+		}
+	})
+}
+
+// flood: many concurrent logins. Excess must be shed (503/429 with
+// Retry-After) while what is served stays fast and memory stays bounded.
+func (r *runner) flood(ctx context.Context) scenario {
+	want := expect(is(200))
+	sh := shape{Concurrency: r.cfg.FloodClients, Warmup: time.Second, Duration: r.cfg.Duration}
+	flood := newAPI(r.api.base, r.cfg.FloodClients)
+	sc := r.measure(ctx, fmt.Sprintf("flood: %d concurrent logins", r.cfg.FloodClients), sh, func(ctx context.Context, i int64) outcome {
+		return want(flood.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, ""))
+	})
+	return sc
+}
+
+// stuffing: wrong passwords over many accounts from many addresses, with
+// legitimate users logging in to other accounts at the same time.
+func (r *runner) stuffing(ctx context.Context) scenario {
+	for _, p := range r.st.All() {
+		p.ResetPeakRSS()
+	}
+	rssBefore := mib(r.st.Auth[0].PeakRSS())
+	lockBefore, _ := scrape(ctx, r.st.Auth[0].AdminURL(), "kairos_login_lockouts_total")
+	attack := expect(is(401, 429))
+	rec, legit := newRecorder(), newRecorder()
+	rec.on.Store(true)
+	legit.on.Store(true)
+	var next atomic.Int64
+	start := time.Now()
+	done := make(chan struct{})
+	var lwg sync.WaitGroup
+	for range 2 {
+		lwg.Go(func() {
+			want := expect(is(200))
+			for i := int64(0); ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				t0 := time.Now()
+				legit.record(time.Since(t0), want(r.api.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, "")))
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency * 2 {
+		wg.Go(func() {
+			for {
+				j := next.Add(1)
+				if j > int64(r.cfg.StuffAttempts) || ctx.Err() != nil {
+					return
+				}
+				ip := fmt.Sprintf("%s.%d", []string{"192.0.2", "198.51.100", "203.0.113"}[j%3], 1+rand.IntN(254))
+				t0 := time.Now()
+				out := attack(r.api.login(ctx, fmt.Sprintf("st%d@load.test", 1+j%int64(r.cfg.StuffAccounts)), "guess-"+fmt.Sprint(j), ip))
+				rec.record(time.Since(t0), out)
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	lwg.Wait()
+	elapsed := time.Since(start)
+	lockAfter, _ := scrape(ctx, r.st.Auth[0].AdminURL(), "kairos_login_lockouts_total")
+	sc := scenario{
+		Name: fmt.Sprintf("credential stuffing: %d wrong passwords over %d accounts", r.cfg.StuffAttempts, r.cfg.StuffAccounts),
+		Mode: fmt.Sprintf("%d attackers + 2 legitimate clients", r.cfg.Concurrency*2), Seconds: round(elapsed.Seconds()),
+		Requests: rec.res.Count, Classes: rec.res.Classes, Latency: summarize(rec.res.Latencies),
+		RetryAfter: [2]int64{rec.res.Retry.With, rec.res.Retry.Without},
+		Throughput: round(float64(rec.res.Count) / elapsed.Seconds()),
+	}
+	r.rss(&sc)
+	sc.Extra = map[string]any{
+		"lockouts":              lockAfter - lockBefore,
+		"legit_logins":          legit.res.Count,
+		"legit_classes":         legit.res.Classes,
+		"legit_latency":         summarize(legit.res.Latencies),
+		"auth_api_rss_before":   rssBefore,
+		"answered_429_locked":   rec.res.Classes["429"],
+		"answered_401_wrong_pw": rec.res.Classes["ok"] - rec.res.Classes["429"],
+	}
+	return sc
+}
+
+// backlog: with the notifier stopped, n user.created events are published;
+// the notifier is started and the time until every mail and Agent creation
+// arrived gives the drain rate.
+func (r *runner) backlog(ctx context.Context, n int) (scenario, error) {
+	for _, p := range r.st.Notifier {
+		if _, err := p.Stop(30 * time.Second); err != nil {
+			return scenario{}, err
+		}
+	}
+	nc, err := nats.Connect(r.st.NATS.URL())
+	if err != nil {
+		return scenario{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return scenario{}, err
+	}
+	mailsBefore, usersBefore := len(r.st.SMTP.Messages()), len(r.st.Agent.Users())
+	exp := time.Now().Add(24 * time.Hour)
+	for i := range n {
+		uid := uuid.NewString()
+		ev := events.Event{ID: uuid.NewString(), Type: events.UserCreated, Version: events.Version, OccurredAt: time.Now().UTC(),
+			User:      events.User{UID: uid, Username: fmt.Sprintf("bl%d", i), Email: fmt.Sprintf("bl-%s-%d@load.test", r.run, i)},
+			VerifyURL: "http://kairos.test/api/verify/" + verifyToken("bl", int64(i)) + "/", VerifyExpiresAt: &exp}
+		data, err := events.Encode(ev)
+		if err != nil {
+			return scenario{}, err
+		}
+		if _, err := js.PublishAsync(ev.Subject(), data, jetstream.WithMsgID(ev.ID)); err != nil {
+			return scenario{}, err
+		}
+		if i%5000 == 4999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		return scenario{}, fmt.Errorf("backlog: publishing did not complete")
+	}
+	start := time.Now()
+	for _, p := range r.st.Notifier {
+		if err := p.Start(); err != nil {
+			return scenario{}, err
+		}
+		p.ResetPeakRSS()
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(n/100+60)*time.Second)
+	defer cancel()
+	var mailDone, agentDone time.Duration
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := r.st.SMTP.WaitFor(wctx, mailsBefore+n); err == nil {
+			mailDone = time.Since(start)
+		}
+	})
+	wg.Go(func() {
+		if _, err := r.st.Agent.WaitForUsers(wctx, usersBefore+n); err == nil {
+			agentDone = time.Since(start)
+		}
+	})
+	wg.Wait()
+	both := max(mailDone, agentDone)
+	sc := scenario{Name: fmt.Sprintf("notifier backlog: %d user.created", n), Mode: fmt.Sprintf("%d replica(s), backlog published first", len(r.st.Notifier)),
+		Seconds: round(both.Seconds()), Requests: int64(n)}
+	if mailDone > 0 && agentDone > 0 {
+		sc.Throughput = round(float64(n) / both.Seconds())
+	}
+	r.rss(&sc)
+	sc.Extra = map[string]any{
+		"email_done_s": round(mailDone.Seconds()), "agent_done_s": round(agentDone.Seconds()),
+		"mails": len(r.st.SMTP.Messages()) - mailsBefore, "agent_users": len(r.st.Agent.Users()) - usersBefore,
+	}
+	return sc, nil
+}
+
+// sigterm: both services get SIGTERM under load; each must exit (code 0)
+// within its SHUTDOWN_TIMEOUT.
+func (r *runner) sigterm(ctx context.Context, timeout time.Duration) scenario {
+	lctx, cancel := context.WithCancel(ctx)
+	loadDone := make(chan result)
+	go func() {
+		loadDone <- drive(lctx, shape{Concurrency: 4 * r.cfg.Concurrency, Duration: time.Minute}, func(ctx context.Context, i int64) outcome {
+			return expect(is(200))(r.api.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, ""))
+		})
+	}()
+	time.Sleep(3 * time.Second)
+	exits := map[string]any{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, p := range r.st.All() {
+		wg.Go(func() {
+			_ = p.Signal(syscall.SIGTERM)
+			d, err := p.Wait(timeout + 10*time.Second)
+			status := "exit 0"
+			if err != nil {
+				status = err.Error()
+			}
+			mu.Lock()
+			exits[p.Name] = map[string]any{"seconds": round(d.Seconds()), "status": status, "within_timeout": err == nil && d <= timeout}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	cancel()
+	<-loadDone
+	return scenario{Name: "SIGTERM under load", Mode: fmt.Sprintf("closed loop logins, %d clients", 4*r.cfg.Concurrency), Extra: exits}
+}
