@@ -279,4 +279,3 @@ func (h *harness) metric(t testing.TB, name string, labels map[string]string) fl
 func body(rec *httptest.ResponseRecorder) string {
 	return strings.TrimSpace(rec.Body.String())
 }
-
