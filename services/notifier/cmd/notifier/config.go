@@ -37,6 +37,7 @@ type config struct {
 	MaxDeliver    int
 	RetryBase     time.Duration
 	RetryMax      time.Duration
+	AckWait       time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -181,6 +182,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.RetryMax < c.RetryBase {
 		e.fail("NOTIFIER_RETRY_MAX", "%s is less than NOTIFIER_RETRY_BASE (%s)", c.RetryMax, c.RetryBase)
 	}
+	c.AckWait = e.duration("NOTIFIER_ACK_WAIT", 30*time.Second, 300*time.Millisecond)
 	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0)
 	return c, e.err
 }

@@ -200,7 +200,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout i
 			c := consumer.New(consumer.Config{
 				Name: name, Subjects: subjects[name], Replicas: cfg.NATSReplicas,
 				Concurrency: cfg.Concurrency, MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver,
-				RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+				RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, AckWait: cfg.AckWait,
 			}, js, kv, h, log, tp, prop, metrics)
 			consumers = append(consumers, c)
 			wg.Go(func() { _ = c.Run(ctx, work) })

@@ -150,7 +150,6 @@ func each(ctx context.Context, js jetstream.JetStream, fn func(jetstream.Msg, ui
 			return fmt.Errorf("read dead letters: %w", err)
 		}
 		n := 0
-		last := false
 		for m := range batch.Messages() {
 			n++
 			meta, err := m.Metadata()
@@ -160,12 +159,14 @@ func each(ctx context.Context, js jetstream.JetStream, fn func(jetstream.Msg, ui
 			if err := fn(m, meta.Sequence.Stream); err != nil {
 				return err
 			}
-			last = meta.NumPending == 0
+			if meta.NumPending == 0 {
+				return nil // the last one: don't wait for the fetch to expire
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("read dead letters: %w", err)
 		}
-		if last || n == 0 {
+		if n == 0 {
 			return nil
 		}
 	}
