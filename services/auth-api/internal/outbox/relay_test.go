@@ -38,7 +38,9 @@ func TestMain(m *testing.M) {
 // waitTimeout bounds every wait; the conditions normally hold in milliseconds.
 const waitTimeout = 30 * time.Second
 
-func newStore(t *testing.T) *postgres.Store {
+func newStore(t *testing.T) *postgres.Store { return newStoreTB(t) }
+
+func newStoreTB(t testing.TB) *postgres.Store {
 	t.Helper()
 	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
 	pool, err := pgxpool.New(context.Background(), url)
@@ -49,7 +51,9 @@ func newStore(t *testing.T) *postgres.Store {
 	return postgres.New(pool)
 }
 
-func connect(t *testing.T, url string) jetstream.JetStream {
+func connect(t *testing.T, url string) jetstream.JetStream { return connectTB(t, url) }
+
+func connectTB(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
