@@ -264,7 +264,7 @@ func build(ctx context.Context, root, svc string) error {
 func portFree(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("%s is taken (%v): stop what listens there (an earlier make dev?) or pick another port with the flags (make dev ARGS=…; see go run ./devstack -h)", addr, err)
+		return fmt.Errorf("%s is taken (%v): stop what listens there (an earlier make dev?) or move it, e.g. cd tools && go run ./devstack -http :8081 -admin :9190 -notifier-admin :9191", addr, err)
 	}
 	return ln.Close()
 }
