@@ -1,0 +1,75 @@
+package httpapi_test
+
+import (
+	"testing"
+
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+)
+
+// owasp is the production default: what a real login costs.
+var owasp = auth.Params{MemoryKiB: auth.MinMemoryKiB, Time: auth.MinTime, Parallelism: auth.MinParallelism}
+
+// BenchmarkLogin measures a successful login through the whole handler
+// (decode, validate, throttle lookup, account lookup, argon2id check,
+// throttle reset, encode) against real PostgreSQL.
+func BenchmarkLogin(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		p    auth.Params
+	}{{"owasp", owasp}, {"cheap-hash", cheap}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHarnessWith(b, c.p)
+			h.signup(b, "bench", "bench@example.com", goodPassword)
+			h.do(b, request{method: "GET", path: "/api/verify/" + h.lastToken(b) + "/"})
+			rq := loginReq("bench@example.com", goodPassword)
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := h.do(b, rq); rec.Code != 200 {
+					b.Fatalf("login: %d %s", rec.Code, body(rec))
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoginUnknownEmail is the same work for an address without an
+// account (the dummy hash): compare with BenchmarkLogin/owasp.
+func BenchmarkLoginUnknownEmail(b *testing.B) {
+	h := newHarnessWith(b, owasp)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		// A new address each time, so the lockout never kicks in.
+		rq := loginReq("nobody"+string(rune('a'+i%26))+"@example.com", goodPassword)
+		if rec := h.do(b, rq); rec.Code != 401 && rec.Code != 429 {
+			b.Fatalf("login: %d %s", rec.Code, body(rec))
+		}
+	}
+}
+
+// BenchmarkVerify measures the verify handler: a repeated click on a used
+// link (the conditional UPDATE misses, the state is read) and an unknown
+// token.
+func BenchmarkVerify(b *testing.B) {
+	h := newHarnessWith(b, cheap)
+	h.signup(b, "bench", "bench@example.com", goodPassword)
+	tok := h.lastToken(b)
+	h.do(b, request{method: "GET", path: "/api/verify/" + tok + "/"})
+	b.Run("already-verified", func(b *testing.B) {
+		rq := request{method: "GET", path: "/api/verify/" + tok + "/"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if rec := h.do(b, rq); rec.Code != 200 {
+				b.Fatalf("verify: %d %s", rec.Code, body(rec))
+			}
+		}
+	})
+	b.Run("unknown-token", func(b *testing.B) {
+		rq := request{method: "GET", path: "/api/verify/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if rec := h.do(b, rq); rec.Code != 400 {
+				b.Fatalf("verify: %d %s", rec.Code, body(rec))
+			}
+		}
+	})
+}
