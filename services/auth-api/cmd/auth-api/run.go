@@ -23,6 +23,7 @@ import (
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
+	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
 
@@ -151,13 +152,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	rel, err := newRelay(store, js, relayOptions{
+	rel := outbox.NewRelay(store, js, outbox.Options{
 		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
 		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
 	})
-	if err != nil {
-		return err
-	}
 
 	// HTTP: the public API and the admin port, each on its own listener.
 	handler, err := httpapi.New(httpapi.Options{
