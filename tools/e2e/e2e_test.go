@@ -72,7 +72,9 @@ func TestObservability(t *testing.T) {
 	expectStatus(t, get(t, api+"/api/verify/"+f.token+"/"), http.StatusOK, "verify")
 	expectStatus(t, post(t, api+"/api/login/", map[string]string{"email": f.email, "password": f.wrongPassword}), http.StatusUnauthorized, "login with a wrong password")
 	expectStatus(t, post(t, api+"/api/login/", map[string]string{"email": f.email, "password": f.password}), http.StatusOK, "login")
-	if _, err := s.Agent.WaitForUsers(ctx, 1); err != nil {
+	actx, acancel := context.WithTimeout(ctx, 60*time.Second)
+	defer acancel()
+	if _, err := s.Agent.WaitForUsers(actx, 1); err != nil {
 		t.Errorf("the Agent never got the user: %v", err)
 	}
 	f.hash = passwordHash(ctx, t, s.PG.DatabaseURL, f.email)
@@ -190,6 +192,8 @@ var verifyLink = regexp.MustCompile(`/api/verify/([A-Za-z0-9_-]{20,})/?`)
 // waitForToken returns the verification token of the email sent to addr.
 func waitForToken(ctx context.Context, t *testing.T, sink *smtptest.Server, addr string) string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	for n := 1; ; n++ {
 		msgs, err := sink.WaitFor(ctx, n)
 		if err != nil {
