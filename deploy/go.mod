@@ -3,6 +3,7 @@ module github.com/kairos-platform/identity/deploy
 go 1.26.8
 
 require (
+	github.com/evanphx/json-patch v5.9.11+incompatible
 	github.com/moby/buildkit v0.34.2
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
 	helm.sh/helm/v3 v3.22.0

@@ -137,6 +137,11 @@ func mergeValues(a, b map[string]any) map[string]any {
 // constraint, templates in strict mode (a missing value is an error), hooks split off, and every
 // object decoded strictly into its API type.
 func renderChart(chrt *chart.Chart, vals map[string]any) (rendered, error) {
+	return renderRelease(chrt, vals, releaseName, namespace)
+}
+
+// renderRelease is renderChart for a given release name and namespace.
+func renderRelease(chrt *chart.Chart, vals map[string]any, release, ns string) (rendered, error) {
 	caps := chartutil.DefaultCapabilities.Copy()
 	kv, err := chartutil.ParseKubeVersion(kubeVersion)
 	if err != nil {
@@ -146,7 +151,7 @@ func renderChart(chrt *chart.Chart, vals map[string]any) (rendered, error) {
 	if !chartutil.IsCompatibleRange(chrt.Metadata.KubeVersion, caps.KubeVersion.String()) {
 		return rendered{}, fmt.Errorf("chart requires kubeVersion %s, not %s", chrt.Metadata.KubeVersion, caps.KubeVersion)
 	}
-	opts := chartutil.ReleaseOptions{Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true, IsUpgrade: false}
+	opts := chartutil.ReleaseOptions{Name: release, Namespace: ns, Revision: 1, IsInstall: true, IsUpgrade: false}
 	renderVals, err := chartutil.ToRenderValues(chrt, vals, opts, caps)
 	if err != nil {
 		return rendered{}, err
