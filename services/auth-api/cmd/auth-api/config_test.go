@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func getenvFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://u:secret@db/kairos"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.AdminAddr != ":9090" || c.NATSURL != "nats://127.0.0.1:4222" ||
+		c.PublicURL != "http://localhost:8080" || c.TokenTTL != 24*time.Hour || c.PasswordMinLength != 8 ||
+		c.Argon2.MemoryKiB != 19456 || c.Argon2.Time != 2 || c.Argon2.Parallelism != 1 ||
+		c.HashConcurrency != runtime.NumCPU() || c.HashQueueTimeout != 2*time.Second || c.LoginMaxFailures != 5 ||
+		c.IPRateLimitRPS != 10 || c.IPRateLimitBurst != 20 || c.ShutdownTimeout != 20*time.Second ||
+		c.OutboxRetention != 168*time.Hour || c.StreamReplicas != 1 || c.VerifyRedirect != nil ||
+		len(c.TrustedProxies) != 0 || len(c.CORSAllowedOrigins) != 0 || c.LogLevel != "info" || c.LogFormat != "json" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if strings.Contains(c.String(), "secret") {
+		t.Fatalf("config string shows the database password: %s", c)
+	}
+}
+
+func TestConfigParses(t *testing.T) {
+	c, err := loadConfig(getenvFrom(map[string]string{
+		"DATABASE_URL":         "postgres://db/kairos",
+		"TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.7 ,fd00::/8",
+		"CORS_ALLOWED_ORIGINS": "https://app.example.com,http://localhost:3000/",
+		"VERIFY_REDIRECT_URL":  "https://app.example.com/verified",
+		"PUBLIC_URL":           "https://id.example.com/",
+		"IP_RATE_LIMIT_RPS":    "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 3 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Fatalf("TRUSTED_PROXIES: %v", c.TrustedProxies)
+	}
+	if strings.Join(c.CORSAllowedOrigins, " ") != "https://app.example.com http://localhost:3000" {
+		t.Fatalf("CORS_ALLOWED_ORIGINS: %v", c.CORSAllowedOrigins)
+	}
+	if c.PublicURL != "https://id.example.com" || c.VerifyRedirect.Host != "app.example.com" || c.IPRateLimitRPS != 0 {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// A missing or invalid value stops the process with one line naming the
+// variable (and never showing a password).
+func TestBadConfigurationStopsRun(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://u:pw@127.0.0.1:1/x"}
+	tests := []struct {
+		name, key, value string
+	}{
+		{"missing database", "DATABASE_URL", ""},
+		{"database not a URL", "DATABASE_URL", "mysql://u:topsecret@h/db"},
+		{"ttl", "VERIFICATION_TOKEN_TTL", "tomorrow"},
+		{"ttl negative", "VERIFICATION_TOKEN_TTL", "-1h"},
+		{"password length below 8", "PASSWORD_MIN_LENGTH", "4"},
+		{"password length over 256", "PASSWORD_MIN_LENGTH", "300"},
+		{"argon2 memory below OWASP", "ARGON2_MEMORY_KIB", "1024"},
+		{"argon2 time below OWASP", "ARGON2_TIME", "1"},
+		{"argon2 lanes", "ARGON2_PARALLELISM", "0"},
+		{"hash concurrency", "HASH_CONCURRENCY", "0"},
+		{"hash queue timeout", "HASH_QUEUE_TIMEOUT", "soon"},
+		{"login failures", "LOGIN_MAX_FAILURES", "five"},
+		{"rate", "IP_RATE_LIMIT_RPS", "-1"},
+		{"rate NaN", "IP_RATE_LIMIT_RPS", "NaN"},
+		{"burst", "IP_RATE_LIMIT_BURST", "0"},
+		{"proxies", "TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr"},
+		{"cors wildcard", "CORS_ALLOWED_ORIGINS", "*"},
+		{"cors path", "CORS_ALLOWED_ORIGINS", "https://app.example.com/login"},
+		{"public url", "PUBLIC_URL", "id.example.com"},
+		{"redirect url", "VERIFY_REDIRECT_URL", "ftp://x"},
+		{"shutdown", "SHUTDOWN_TIMEOUT", "20"},
+		{"retention", "OUTBOX_RETENTION", "1s"},
+		{"replicas", "NATS_STREAM_REPLICAS", "0"},
+		{"log level", "LOG_LEVEL", "loud"},
+		{"log format", "LOG_FORMAT", "xml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			env[tt.key] = tt.value
+			err := run(context.Background(), []string{"auth-api"}, getenvFrom(env), io.Discard)
+			if err == nil {
+				t.Fatal("run started with a bad value")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tt.key+":") || strings.Contains(msg, "\n") || strings.Contains(msg, "topsecret") {
+				t.Fatalf("error %q does not name %s in one line (or shows a secret)", msg, tt.key)
+			}
+		})
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if err := run(context.Background(), []string{"auth-api", "serv"}, getenvFrom(nil), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "usage") {
+		t.Fatalf("unknown command: %v", err)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"auth-api", "version"}, getenvFrom(nil), &out); err != nil ||
+		!strings.HasPrefix(out.String(), "auth-api ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+}
