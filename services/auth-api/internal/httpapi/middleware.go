@@ -150,22 +150,25 @@ func withTrailingSlash(next http.Handler) http.Handler {
 	})
 }
 
-// hideToken and restorePath keep verification tokens out of spans: otelhttp
-// records the request path, so it is shown a path with the token replaced,
-// and the real path is put back for the router.
+// hideToken and restorePath keep secrets out of spans: otelhttp records the
+// request path, and a verify path carries a token (an unknown path may carry
+// anything). So otelhttp is shown the path only when it is one of the fixed
+// routes, a placeholder otherwise, and the real URL is put back for the
+// router.
 func hideToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		rest, ok := strings.CutPrefix(p, "/api/verify/")
-		if !ok || rest == "" || strings.TrimSuffix(rest, "/") == "resend" {
-			next.ServeHTTP(w, r)
-			return
+		shown := "/{unmatched}"
+		switch p := strings.TrimSuffix(r.URL.Path, "/") + "/"; {
+		case p == "/api/signup/" || p == "/api/login/" || p == "/api/verify/resend/":
+			shown = p
+		case strings.HasPrefix(p, "/api/verify/"):
+			shown = "/api/verify/{token}/"
 		}
 		u := *r.URL
-		u.Path, u.RawPath, u.RawQuery = "/api/verify/{token}/", "", ""
+		u.Path, u.RawPath, u.RawQuery = shown, "", ""
 		r2 := r.WithContext(context.WithValue(r.Context(), pathKey, r.URL))
 		r2.URL = &u
-		r2.RequestURI = u.Path
+		r2.RequestURI = shown
 		next.ServeHTTP(w, r2)
 	})
 }
