@@ -44,6 +44,11 @@ func policyCases() []struct {
 			env  string
 			set  map[string]any
 		}{"notifier autoscaled", "values-prod.yaml", map[string]any{"notifier": map[string]any{"autoscaling": map[string]any{"enabled": true}}}},
+		struct {
+			name string
+			env  string
+			set  map[string]any
+		}{"dlq job", "values-prod.yaml", map[string]any{"notifier": map[string]any{"dlq": map[string]any{"enabled": true}}}},
 	)
 	return cases
 }
@@ -291,6 +296,33 @@ func TestMigrations(t *testing.T) {
 			t.Errorf("init container runs %s %v", ic.Image, ic.Args)
 		}
 		checkMigrateEnv(t, r, ic, false)
+	})
+	t.Run("dlq", func(t *testing.T) {
+		// The one-off `notifier dlq` Job: the notifier's image and settings, NATS-only egress.
+		r := mustRender(t, "values-prod.yaml", map[string]any{"notifier": map[string]any{"dlq": map[string]any{"enabled": true, "args": []any{"dlq", "replay", "--all"}}}})
+		notifier := r.deployment(t, "notifier").Spec.Template.Spec.Containers[0]
+		var job *batchv1.Job
+		for _, o := range r.all("Job") {
+			if j := o.Typed.(*batchv1.Job); j.Labels["app.kubernetes.io/component"] == "notifier-dlq" {
+				job = j
+			}
+		}
+		if job == nil {
+			t.Fatal("no dlq Job")
+		}
+		c := job.Spec.Template.Spec.Containers[0]
+		if c.Image != notifier.Image || !slices.Equal(c.Args, []string{"dlq", "replay", "--all"}) {
+			t.Errorf("dlq Job runs %s %v", c.Image, c.Args)
+		}
+		env := r.containerEnv(t, c)
+		for _, name := range []string{"NATS_URL", "NATS_STREAM_REPLICAS", "LOG_LEVEL", "LOG_FORMAT"} {
+			if env[name] != r.containerEnv(t, notifier)[name] {
+				t.Errorf("dlq Job %s = %q, the notifier's is %q", name, env[name], r.containerEnv(t, notifier)[name])
+			}
+		}
+		if _, ok := r.find("NetworkPolicy", strings.TrimSuffix(job.Name, job.Name[strings.LastIndex(job.Name, "-"):])); !ok {
+			t.Errorf("no NetworkPolicy for the dlq Job %s", job.Name)
+		}
 	})
 	t.Run("none", func(t *testing.T) {
 		r := mustRender(t, "values-prod.yaml", map[string]any{"migrations": map[string]any{"mode": "none"}})
