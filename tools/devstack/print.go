@@ -121,7 +121,11 @@ func banner(i bannerInfo) string {
 	b.WriteString("│\n")
 	fmt.Fprintf(&b, "│ Sign up:  curl -s %s/api/signup/ -H 'Content-Type: application/json' \\\n", i.api)
 	b.WriteString("│             -d '{\"username\":\"ada\",\"email\":\"ada@example.com\",\"password\":\"correct-horse-battery\"}'\n")
-	b.WriteString("│ then open the link of the mail below, and log in (README: Quick start).\n")
+	if i.notifierAdmin != "" {
+		b.WriteString("│ then open the link of the mail below, and log in (README: Quick start).\n")
+	} else {
+		b.WriteString("│ then open the verify link of the event below, and log in (README: Quick start).\n")
+	}
 	b.WriteString("│ Ctrl-C stops everything.\n")
 	b.WriteString("╰────────────────────────────────────────────────────────────────────\n\n")
 	return b.String()
