@@ -31,8 +31,10 @@ test-rules: ## promtool checks and unit tests of the alert rules
 test-faults: build ## the fault matrix: real processes, injected outages, nothing lost
 	cd tools && go test -count=1 -timeout 60m -tags faults ./faults/...
 
-dev: ## run the whole system locally (Ctrl-C stops it)
-	cd tools && go run ./devstack
+dev: ## run the whole system locally (Ctrl-C stops it); DEVFLAGS=-events prints every event
+	@mkdir -p bin
+	cd tools && go build -o ../bin/devstack ./devstack
+	bin/devstack $(DEVFLAGS)
 
 load: build ## load runs; writes docs/BENCHMARKS.md figures
 	cd tools && go run ./loadtest $(LOADFLAGS)
