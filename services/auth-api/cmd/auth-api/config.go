@@ -132,7 +132,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Time:        uint32(e.integer("ARGON2_TIME", auth.MinTime, auth.MinTime, 100)),
 			Parallelism: uint8(e.integer("ARGON2_PARALLELISM", auth.MinParallelism, auth.MinParallelism, 255)),
 		},
-		HashConcurrency:  e.integer("HASH_CONCURRENCY", runtime.NumCPU(), 1, 1024),
+		HashConcurrency:  e.integer("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
 		HashQueueTimeout: e.duration("HASH_QUEUE_TIMEOUT", 2*time.Second, time.Millisecond),
 		LoginMaxFailures: e.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		IPRateLimitRPS:   e.float("IP_RATE_LIMIT_RPS", 10, 0),
