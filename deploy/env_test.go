@@ -156,3 +156,17 @@ func documentedDefault(cell string) string {
 	}
 	return ""
 }
+
+// TestEnvValueFormatting: numbers from a values file reach the environment as the service parses
+// them — never in exponent form (a values file's integers arrive as float64).
+func TestEnvValueFormatting(t *testing.T) {
+	r := mustRender(t, "", defaultSecret(""), map[string]any{"authApi": map[string]any{"config": map[string]any{
+		"ARGON2_MEMORY_KIB": 1048576, "IP_RATE_LIMIT_RPS": 0.5, "PASSWORD_MIN_LENGTH": "12",
+	}}})
+	env := r.containerEnv(t, r.deployment(t, "auth-api").Spec.Template.Spec.Containers[0])
+	for name, want := range map[string]string{"ARGON2_MEMORY_KIB": "1048576", "IP_RATE_LIMIT_RPS": "0.5", "PASSWORD_MIN_LENGTH": "12", "ARGON2_TIME": "2"} {
+		if env[name] != want {
+			t.Errorf("%s = %q, want %q", name, env[name], want)
+		}
+	}
+}

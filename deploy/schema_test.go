@@ -23,6 +23,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"bad duration", map[string]any{"notifier": map[string]any{"config": map[string]any{"SHUTDOWN_TIMEOUT": "20 seconds"}}}, []string{"/notifier/config/SHUTDOWN_TIMEOUT", "does not match pattern"}},
 		{"integer setting not a number", map[string]any{"authApi": map[string]any{"config": map[string]any{"PASSWORD_MIN_LENGTH": "eight"}}}, []string{"/authApi/config/PASSWORD_MIN_LENGTH"}},
 		{"boolean for an integer setting", map[string]any{"authApi": map[string]any{"config": map[string]any{"ARGON2_TIME": true}}}, []string{"/authApi/config/ARGON2_TIME", "want integer or string"}},
+		{"weak argon2 memory", map[string]any{"authApi": map[string]any{"config": map[string]any{"ARGON2_MEMORY_KIB": 4096}}}, []string{"/authApi/config/ARGON2_MEMORY_KIB", "minimum"}},
+		{"short passwords", map[string]any{"authApi": map[string]any{"config": map[string]any{"PASSWORD_MIN_LENGTH": 4}}}, []string{"/authApi/config/PASSWORD_MIN_LENGTH", "minimum"}},
 		{"bad SMTP_TLS", map[string]any{"notifier": map[string]any{"config": map[string]any{"SMTP_TLS": "ssl"}}}, []string{"/notifier/config/SMTP_TLS", "starttls"}},
 		{"SMTP_ADDR without port", map[string]any{"notifier": map[string]any{"config": map[string]any{"SMTP_ADDR": "mail.example"}}}, []string{"/notifier/config/SMTP_ADDR"}},
 		{"NATS_URL not a URL", map[string]any{"authApi": map[string]any{"config": map[string]any{"NATS_URL": "nats-host:4222"}}}, []string{"/authApi/config/NATS_URL"}},
@@ -64,6 +66,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"authApi": map[string]any{"config": map[string]any{"PASSWORD_MIN_LENGTH": "10", "HASH_CONCURRENCY": 4}}},
 		{"authApi": map[string]any{"image": map[string]any{"digest": "sha256:" + strings.Repeat("a", 64)}}},
 		{"notifier": map[string]any{"pdb": map[string]any{"maxUnavailable": "50%"}}},
+		{"authApi": map[string]any{"config": map[string]any{"IP_RATE_LIMIT_RPS": 0.5, "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7"}}},
 		{"otel": map[string]any{"env": map[string]any{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4317", "OTEL_TRACES_SAMPLER_ARG": 0.1}}},
 	}
 	for _, set := range good {
