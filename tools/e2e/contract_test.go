@@ -18,6 +18,17 @@ type metricSpec struct {
 	// precreated: every combination of these label values must match at
 	// least one series right after start, before any traffic.
 	precreated map[string][]string
+	// values: the known values of further labels, which queries may match.
+	values map[string][]string
+}
+
+// labelValues is every known value of label on the metric, nil when the
+// contract does not bound it.
+func (s metricSpec) labelValues(label string) []string {
+	if v, ok := s.precreated[label]; ok {
+		return v
+	}
+	return s.values[label]
 }
 
 var (
@@ -34,7 +45,7 @@ var (
 
 var contract = []metricSpec{
 	// Both services (pkg/telemetry).
-	{name: "kairos_build_info", kind: "gauge", service: both},
+	{name: "kairos_build_info", kind: "gauge", service: both, values: map[string][]string{"service": {authAPI, notifier}}},
 	{name: "kairos_nats_connected", kind: "gauge", service: both},
 	{name: "go_goroutines", kind: "gauge", service: both},
 	{name: "process_cpu_seconds_total", kind: "counter", service: both},
@@ -57,7 +68,7 @@ var contract = []metricSpec{
 	{name: "kairos_verifications_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": verificationResults}},
 	{name: "kairos_verification_resends_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": resendResults}},
 	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
-	{name: "kairos_password_hash_duration_seconds", kind: "histogram", service: authAPI},
+	{name: "kairos_password_hash_duration_seconds", kind: "histogram", service: authAPI, values: map[string][]string{"op": {"hash", "verify"}}},
 	{name: "kairos_password_hash_wait_seconds", kind: "histogram", service: authAPI},
 	{name: "kairos_password_hash_slot_timeouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
 
@@ -68,8 +79,8 @@ var contract = []metricSpec{
 	{name: "kairos_outbox_publish_failures_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
 
 	// notifier.
-	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}},
-	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier},
+	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}, values: map[string][]string{"subject": append([]string{"unknown"}, subjects...)}},
+	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup"}}},
 	{name: "kairos_agent_sync_duration_seconds", kind: "histogram", service: notifier},
 	{name: "kairos_agent_responses_total", kind: "counter", service: notifier, precreated: map[string][]string{"class": agentClasses}},
 	{name: "kairos_dead_letters_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "reason": deadLetterReasons}},

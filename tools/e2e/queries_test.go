@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 )
@@ -150,32 +151,61 @@ func allQueries(t *testing.T) (qs []query, recorded map[string]bool) {
 	return qs, recorded
 }
 
-// metricNames parses expr and returns the metric names its selectors use.
-func metricNames(expr string) ([]string, error) {
+// selectors parses expr and returns its vector selectors.
+func selectors(expr string) ([]*parser.VectorSelector, error) {
 	node, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var out []*parser.VectorSelector
 	parser.Inspect(node, func(n parser.Node, _ []parser.Node) error {
-		vs, ok := n.(*parser.VectorSelector)
-		if !ok {
-			return nil
-		}
-		name := vs.Name
-		if name == "" {
-			for _, m := range vs.LabelMatchers {
-				if m.Name == "__name__" {
-					name = m.Value
-				}
-			}
-		}
-		if name != "" && !slices.Contains(names, name) {
-			names = append(names, name)
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs)
 		}
 		return nil
 	})
+	return out, nil
+}
+
+func selectorName(vs *parser.VectorSelector) string {
+	if vs.Name != "" {
+		return vs.Name
+	}
+	for _, m := range vs.LabelMatchers {
+		if m.Name == "__name__" {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+// metricNames parses expr and returns the metric names its selectors use.
+func metricNames(expr string) ([]string, error) {
+	vss, err := selectors(expr)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, vs := range vss {
+		if name := selectorName(vs); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
 	return names, nil
+}
+
+// literalAlternatives turns a matcher value such as "a|b" into its literal
+// alternatives; ok is false for a pattern that is more than that.
+func literalAlternatives(v string) (alts []string, ok bool) {
+	for _, a := range strings.Split(v, "|") {
+		// "." in user.created is meant literally, escaped or not.
+		a = strings.ReplaceAll(a, `\.`, ".")
+		if a == "" || strings.ContainsAny(strings.ReplaceAll(a, ".", ""), `*+?()[]{}^$\`) {
+			return nil, false
+		}
+		alts = append(alts, a)
+	}
+	return alts, true
 }
 
 // baseName maps a histogram's _bucket/_sum/_count series to its family name
@@ -227,6 +257,44 @@ func TestQueriesUseContractMetrics(t *testing.T) {
 	sort.Strings(unknown)
 	for _, u := range unknown {
 		t.Errorf("metric not in the contract: %s", u)
+	}
+	// Label values the queries match must be values the services emit: a
+	// typo such as result="invalid_credential" draws an empty panel and
+	// silences an alert.
+	qs, _ := allQueries(t)
+	for _, q := range qs {
+		vss, err := selectors(q.expr)
+		if err != nil {
+			continue // reported above
+		}
+		for _, vs := range vss {
+			spec, ok := known[baseName(selectorName(vs), func(n string) bool { return known[n].kind == "histogram" })]
+			if !ok {
+				continue
+			}
+			for _, m := range vs.LabelMatchers {
+				domain := spec.labelValues(m.Name)
+				if domain == nil || strings.Contains(m.Value, "$") {
+					continue
+				}
+				var alts []string
+				switch m.Type {
+				case labels.MatchEqual:
+					alts = []string{m.Value}
+				case labels.MatchRegexp:
+					if alts, ok = literalAlternatives(m.Value); !ok {
+						continue
+					}
+				default:
+					continue
+				}
+				for _, a := range alts {
+					if !slices.Contains(domain, a) {
+						t.Errorf("%s: %s{%s} matches %q, which is not one of %v", q.source, spec.name, m.Name, a, domain)
+					}
+				}
+			}
+		}
 	}
 	if len(used) < 20 {
 		t.Errorf("only %d metric families found in dashboards and rules; the extraction is broken", len(used))
