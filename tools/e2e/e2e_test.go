@@ -333,6 +333,37 @@ func checkUsedMetricsServed(t *testing.T, served map[string]map[string]*dto.Metr
 	for _, m := range missing {
 		t.Errorf("served by neither service: %s", m)
 	}
+
+	// Every label a query filters on is a label the series have (job,
+	// instance and le come from Prometheus or the histogram itself).
+	qs, _ := allQueries(t)
+	for _, q := range qs {
+		vss, err := selectors(q.expr)
+		if err != nil {
+			continue
+		}
+		for _, vs := range vss {
+			name := baseName(selectorName(vs), isHistogram)
+			var fam *dto.MetricFamily
+			for _, fams := range served {
+				if f := fams[name]; f != nil {
+					fam = f
+				}
+			}
+			if fam == nil || len(fam.GetMetric()) == 0 {
+				continue
+			}
+			for _, m := range vs.LabelMatchers {
+				switch m.Name {
+				case "__name__", "job", "instance", "le":
+					continue
+				}
+				if !slices.ContainsFunc(fam.GetMetric()[0].GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == m.Name }) {
+					t.Errorf("%s: %s has no label %q", q.source, name, m.Name)
+				}
+			}
+		}
+	}
 	for _, spec := range contract {
 		for _, svc := range servicesOf(spec) {
 			fam := served[svc][spec.name]
