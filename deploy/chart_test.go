@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -13,20 +12,24 @@ import (
 
 // TestLintStrict is `helm lint --strict` for the chart's defaults and each environment: any
 // warning fails.
+// Both the oldest supported Kubernetes and the one k8s.io/api targets, so an API deprecated since
+// is reported.
 func TestLintStrict(t *testing.T) {
-	kv, err := chartutil.ParseKubeVersion(kubeVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, env := range envFiles {
-		t.Run(name(env), func(t *testing.T) {
-			linter := lint.AllWithKubeVersion(chartDir, values(t, []string{env}), namespace, kv)
-			for _, msg := range linter.Messages {
-				if msg.Severity >= support.WarningSev {
-					t.Errorf("lint: %s", msg)
+	for _, version := range []string{kubeVersion, "v1.37.0"} {
+		kv, err := chartutil.ParseKubeVersion(version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, env := range envFiles {
+			t.Run(version+"/"+name(env), func(t *testing.T) {
+				linter := lint.AllWithKubeVersion(chartDir, values(t, []string{env}), namespace, kv)
+				for _, msg := range linter.Messages {
+					if msg.Severity >= support.WarningSev {
+						t.Errorf("lint: %s", msg)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -109,4 +112,3 @@ func name(env string) string {
 	return strings.TrimSuffix(env, ".yaml")
 }
 
-var _ = fmt.Sprint
