@@ -111,4 +111,3 @@ func name(env string) string {
 	}
 	return strings.TrimSuffix(env, ".yaml")
 }
-

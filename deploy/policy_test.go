@@ -14,43 +14,24 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// policyCases are the renders every pod policy is checked on: the defaults, each environment,
-// and the switches that add or change pods.
-func policyCases() []struct {
+// renderCase is one render the pod policies are checked on.
+type renderCase struct {
 	name string
-	env  string
-	set  map[string]any
-} {
-	cases := []struct {
-		name string
-		env  string
-		set  map[string]any
-	}{}
+	env  string         // values file, "" for the chart's defaults
+	set  map[string]any // overrides, as with --set
+}
+
+// policyCases: the defaults, each environment, and the switches that add or change pods.
+func policyCases() []renderCase {
+	var cases []renderCase
 	for _, env := range envFiles {
-		cases = append(cases, struct {
-			name string
-			env  string
-			set  map[string]any
-		}{name(env), env, defaultSecret(env)})
+		cases = append(cases, renderCase{name(env), env, defaultSecret(env)})
 	}
-	cases = append(cases,
-		struct {
-			name string
-			env  string
-			set  map[string]any
-		}{"init-container migrations", "values-prod.yaml", map[string]any{"migrations": map[string]any{"mode": "initContainer"}}},
-		struct {
-			name string
-			env  string
-			set  map[string]any
-		}{"notifier autoscaled", "values-prod.yaml", map[string]any{"notifier": map[string]any{"autoscaling": map[string]any{"enabled": true}}}},
-		struct {
-			name string
-			env  string
-			set  map[string]any
-		}{"dlq job", "values-prod.yaml", map[string]any{"notifier": map[string]any{"dlq": map[string]any{"enabled": true}}}},
+	return append(cases,
+		renderCase{"init-container migrations", "values-prod.yaml", map[string]any{"migrations": map[string]any{"mode": "initContainer"}}},
+		renderCase{"notifier autoscaled", "values-prod.yaml", map[string]any{"notifier": map[string]any{"autoscaling": map[string]any{"enabled": true}}}},
+		renderCase{"dlq job", "values-prod.yaml", map[string]any{"notifier": map[string]any{"dlq": map[string]any{"enabled": true}}}},
 	)
-	return cases
 }
 
 // TestPodPolicy checks every pod template of every render (Deployments, the migration Job, the
