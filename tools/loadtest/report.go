@@ -61,6 +61,35 @@ func scrape(ctx context.Context, adminURL, name string) (float64, error) {
 	return sum, nil
 }
 
+// scrapeAll reads every sample of a metric, keyed by its label set.
+func scrapeAll(ctx context.Context, adminURL, name string) map[string]float64 {
+	out := map[string]float64{}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		i := strings.LastIndex(line, " ")
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil && v != 0 {
+			out[line[len(name):i]] = v
+		}
+	}
+	return out
+}
+
 type floorCheck struct {
 	Floor    string `json:"floor"`
 	Measured string `json:"measured"`

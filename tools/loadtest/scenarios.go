@@ -44,6 +44,7 @@ type runner struct {
 	cfg     config
 	run     string // unique per run, part of generated addresses
 	started sync.Map
+	signups atomic.Int64 // numbers every signup of the run, so no address repeats
 }
 
 func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenario {
@@ -111,7 +112,8 @@ func (r *runner) shape(conc int) shape {
 
 func (r *runner) signupOp() op {
 	want := expect(is(200))
-	return func(ctx context.Context, i int64) outcome {
+	return func(ctx context.Context, _ int64) outcome {
+		i := r.signups.Add(1)
 		email := fmt.Sprintf("su-%s-%d@load.test", r.run, i)
 		t0 := time.Now()
 		out := want(r.api.signup(ctx, fmt.Sprintf("su%d", i), email, seedPassword))
@@ -160,6 +162,10 @@ func (r *runner) signup(ctx context.Context, name string, rate float64) scenario
 	}
 	in, ag := summarize(inbox), summarize(agent)
 	sc.Inbox, sc.Agent = &in, &ag
+	sc.Extra = map[string]any{"accepted_signups": accepted, "mails_matched": in.N, "agent_creations_matched": ag.N}
+	if in.N < accepted || ag.N < accepted {
+		sc.Extra["notifier_messages"] = notifierCounts(ctx, r.st)
+	}
 	return sc
 }
 
@@ -205,7 +211,7 @@ func (r *runner) mixed(ctx context.Context) scenario {
 	return r.measure(ctx, "mixed", r.shape(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
 		switch i % 20 {
 		case 0, 1:
-			return signup(ctx, 1_000_000+i)
+			return signup(ctx, i)
 		case 2, 3, 4:
 			return ok200(r.api.verify(ctx, verifyToken("mx", 1+verifies.Add(1)%int64(r.cfg.VerifyTokens))))
 		case 5, 6:
@@ -406,4 +412,16 @@ func (r *runner) sigterm(ctx context.Context, timeout time.Duration) scenario {
 	cancel()
 	<-loadDone
 	return scenario{Name: "SIGTERM under load", Mode: fmt.Sprintf("closed loop logins, %d clients", 4*r.cfg.Concurrency), Extra: exits}
+}
+
+// notifierCounts is the notifier's kairos_notifier_messages_total by label
+// set, for explaining a shortfall.
+func notifierCounts(ctx context.Context, st *stack.Stack) map[string]float64 {
+	out := map[string]float64{}
+	for _, p := range st.Notifier {
+		for k, v := range scrapeAll(ctx, p.AdminURL(), "kairos_notifier_messages_total") {
+			out[k] += v
+		}
+	}
+	return out
 }
