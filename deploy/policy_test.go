@@ -417,7 +417,7 @@ func TestChecksumsRollPods(t *testing.T) {
 // the release, the public port only from the ingress controller, the admin ports only from
 // monitoring (and the helm test), and egress only to DNS, PostgreSQL, NATS, SMTP and the Agent.
 func TestNetworkPolicy(t *testing.T) {
-	r := mustRender(t, "values-prod.yaml")
+	r := mustRender(t, "values-prod.yaml", map[string]any{"notifier": map[string]any{"dlq": map[string]any{"enabled": true}}})
 	policies := map[string]*networkingv1.NetworkPolicy{}
 	for _, o := range r.all("NetworkPolicy") {
 		np := o.Typed.(*networkingv1.NetworkPolicy)
@@ -477,10 +477,11 @@ func TestNetworkPolicy(t *testing.T) {
 		return out
 	}
 	wantIngress := map[string][]ingress{
-		"auth-api":   {{"http", "ingress-nginx"}, {"admin", "monitoring"}, {"admin", "pods of the release"}},
-		"notifier":   {{"admin", "monitoring"}, {"admin", "pods of the release"}},
-		"migrations": nil,
-		"test":       nil,
+		"auth-api":     {{"http", "ingress-nginx"}, {"admin", "monitoring"}, {"admin", "pods of the release"}},
+		"notifier":     {{"admin", "monitoring"}, {"admin", "pods of the release"}},
+		"migrations":   nil,
+		"test":         nil,
+		"notifier-dlq": nil,
 	}
 	for component, want := range wantIngress {
 		if got := ingressOf(policies[component]); !slices.Equal(got, want) {
@@ -502,10 +503,11 @@ func TestNetworkPolicy(t *testing.T) {
 	}
 	dns := []string{"53/UDP", "53/TCP"}
 	wantEgress := map[string][]string{
-		"auth-api":   slices.Concat(dns, []string{"5432/TCP", "4222/TCP"}),           // PostgreSQL, NATS
-		"notifier":   slices.Concat(dns, []string{"4222/TCP", "587/TCP", "443/TCP"}), // NATS, SMTP_ADDR, AGENT_BASE_URL
-		"migrations": slices.Concat(dns, []string{"5432/TCP"}),                       // PostgreSQL only
-		"test":       slices.Concat(dns, []string{"9090/TCP", "9091/TCP"}),           // the admin ports
+		"auth-api":     slices.Concat(dns, []string{"5432/TCP", "4222/TCP"}),           // PostgreSQL, NATS
+		"notifier":     slices.Concat(dns, []string{"4222/TCP", "587/TCP", "443/TCP"}), // NATS, SMTP_ADDR, AGENT_BASE_URL
+		"migrations":   slices.Concat(dns, []string{"5432/TCP"}),                       // PostgreSQL only
+		"test":         slices.Concat(dns, []string{"9090/TCP", "9091/TCP"}),           // the admin ports
+		"notifier-dlq": slices.Concat(dns, []string{"4222/TCP"}),                       // NATS only
 	}
 	for component, want := range wantEgress {
 		if got := portsOf(policies[component]); !slices.Equal(got, want) {

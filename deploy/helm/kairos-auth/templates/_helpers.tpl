@@ -296,3 +296,21 @@ an empty `to` allows any destination on those ports.
   ports: {{- toYaml $ports | nindent 4 }}
 {{- end -}}
 {{- end -}}
+
+{{/* Default ports of the URL schemes the services use. */}}
+{{- define "kairos.urlDefaults" -}}
+{nats: "4222", tls: "4222", ws: "80", wss: "443", http: "80", https: "443"}
+{{- end -}}
+
+{{/*
+The NATS egress ports: networkPolicy.egress.nats.ports, else those of the NATS_URL given.
+Call with (dict "ctx" $ "urls" .Values.notifier.config.NATS_URL); prints YAML.
+*/}}
+{{- define "kairos.natsEgressPorts" -}}
+{{- $ports := .ctx.Values.networkPolicy.egress.nats.ports -}}
+{{- if $ports -}}
+{{- toYaml $ports -}}
+{{- else -}}
+{{- include "kairos.protocolPorts" (include "kairos.urlPorts" (dict "urls" .urls "defaults" (include "kairos.urlDefaults" . | fromYaml))) -}}
+{{- end -}}
+{{- end -}}
