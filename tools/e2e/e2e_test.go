@@ -49,6 +49,7 @@ func TestObservability(t *testing.T) {
 	}
 	t.Cleanup(s.Close)
 	auth, ntf := s.Auth[0], s.Notifier[0]
+	prom := startPrometheus(t, map[string]string{authAPI: auth.AdminAddr, notifier: ntf.AdminAddr})
 
 	// Series with known label values exist before any traffic.
 	t.Run("series exist from the start", func(t *testing.T) {
@@ -88,6 +89,25 @@ func TestObservability(t *testing.T) {
 			authAPI:  scrape(t, auth.AdminURL()),
 			notifier: scrape(t, ntf.AdminURL()),
 		})
+	})
+
+	// What an operator sees: Prometheus scraped the flow, the panels draw,
+	// the rules evaluate and nothing alerts on a healthy system.
+	prom.wait(t, "the flow scraped", func() bool {
+		n, err := prom.query(ctx, `kairos_notifier_messages_total{consumer="agent",result="ok"} >= 1 and on() kairos_logins_total{result="ok"} >= 1`)
+		return err == nil && n > 0
+	})
+	// Five scrapes of each service give every rate() two points and every
+	// rule a few evaluations on real data (the first ones ran before any).
+	prom.wait(t, "five scrapes of both services", func() bool {
+		n, err := prom.query(ctx, `count_over_time(up[1m]) >= 5`)
+		return err == nil && n == 2
+	})
+	t.Run("dashboards fill in Prometheus", func(t *testing.T) {
+		checkDashboardsFill(ctx, t, prom)
+	})
+	t.Run("rules evaluate, nothing alerts", func(t *testing.T) {
+		checkRulesHealthy(ctx, t, prom)
 	})
 
 	// SIGTERM flushes the span batches; then the outputs are complete.
