@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/evanphx/json-patch v5.9.11+incompatible
 	github.com/moby/buildkit v0.34.2
+	github.com/moby/patternmatcher v0.6.1
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
 	go.yaml.in/yaml/v3 v3.0.5
 	helm.sh/helm/v3 v3.22.0

@@ -1,11 +1,8 @@
 package deploy_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -121,35 +118,4 @@ func line(loc []parser.Range) int {
 		return 0
 	}
 	return loc[0].Start.Line
-}
-
-// TestDockerignore: the build context leaves out what the images never need, keeps what they do.
-func TestDockerignore(t *testing.T) {
-	var patterns []string
-	sc := bufio.NewScanner(bytes.NewReader(readFile(t, ".dockerignore")))
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-			patterns = append(patterns, l)
-		}
-	}
-	for _, want := range []string{".git", "deploy/", "bin/"} {
-		if !slices.Contains(patterns, want) {
-			t.Errorf(".dockerignore does not exclude %s", want)
-		}
-	}
-	for _, p := range patterns {
-		for _, needed := range []string{"go.work", "go.work.sum", "pkg", "migrations", "services"} {
-			if m, _ := filepath.Match(strings.TrimSuffix(p, "/"), needed); m {
-				t.Errorf(".dockerignore pattern %q excludes %s, which the build needs", p, needed)
-			}
-		}
-	}
-	// Every module file the Dockerfiles copy exists.
-	for _, service := range []string{"auth-api", "notifier"} {
-		for _, f := range []string{"go.work", "go.work.sum", "pkg/go.mod", "pkg/go.sum", "services/" + service + "/go.mod", "services/" + service + "/go.sum"} {
-			if _, err := os.Stat(filepath.Join("..", f)); err != nil {
-				t.Errorf("%s: %v", f, err)
-			}
-		}
-	}
 }
