@@ -77,7 +77,7 @@ func TestImageBuildContext(t *testing.T) {
 		t.Skip("runs the go command; -short skips it")
 	}
 	ctx := buildContext(t)
-	for _, excluded := range []string{".git/", "deploy/", "tools/", "bin/", "docs/"} {
+	for _, excluded := range []string{".git/", ".cache/", "deploy/", "tools/", "bin/", "docs/"} {
 		for _, f := range ctx {
 			if strings.HasPrefix(f, excluded) {
 				t.Errorf("build context includes %s (%s is never built into an image)", f, excluded)
