@@ -73,9 +73,6 @@ func buildContext(t *testing.T) []string {
 // binary must be there. A file left out of the context, or a workspace narrowed too far, fails
 // here instead of in `docker build`.
 func TestImageBuildContext(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go command; -short skips it")
-	}
 	ctx := buildContext(t)
 	for _, excluded := range []string{".git/", ".cache/", "deploy/", "tools/", "bin/", "docs/"} {
 		for _, f := range ctx {
