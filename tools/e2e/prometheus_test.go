@@ -56,8 +56,7 @@ func startPrometheus(t *testing.T, targets map[string]string) *prometheus {
 	p.cmd = exec.Command(bin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.console.templates="+dir, "--web.console.libraries="+dir)
+		"--web.listen-address="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
