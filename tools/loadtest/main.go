@@ -55,6 +55,7 @@ type config struct {
 	Doc           string
 	Build         bool
 	Note          string
+	Profile       bool
 }
 
 var allScenarios = []string{"signup", "verify", "login", "mixed", "flood", "stuffing", "backlog", "sigterm"}
@@ -80,6 +81,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.Out, "out", "loadtest/out", "directory for summary.md and results.json (relative to tools/)")
 	fs.StringVar(&c.Doc, "doc", "../docs/BENCHMARKS.md", "benchmarks document whose generated section is replaced (empty: leave it)")
 	fs.BoolVar(&c.Build, "build", true, "build bin/auth-api and bin/notifier first")
+	fs.BoolVar(&c.Profile, "profile", true, "save a CPU profile of auth-api over each timed scenario into -out")
 	fs.StringVar(&c.Note, "note", getenv("LOADTEST_NOTE"), "a line about the conditions of this run, printed with the figures")
 	if err := fs.Parse(args); err != nil {
 		return c, err

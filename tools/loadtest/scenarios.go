@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,8 +56,10 @@ func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenar
 		p.ResetPeakRSS()
 	}
 	stopPoll, outboxMax := r.pollOutbox(ctx)
+	profDone := r.profile(ctx, name, s)
 	res := drive(ctx, s, o)
 	stopPoll()
+	<-profDone
 	sc := scenario{
 		Name: name, Seconds: res.Elapsed.Seconds(), Requests: res.Count, Classes: res.Classes,
 		Latency: summarize(res.Latencies), Served: summarize(res.Served),
@@ -427,4 +433,66 @@ func notifierCounts(ctx context.Context, st *stack.Stack) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// profile saves a CPU profile of auth-api over a scenario's recorded time
+// (after its warm-up) into the output directory, so a gap to a floor comes
+// with where the time went: go tool pprof -top bin/auth-api FILE.
+func (r *runner) profile(ctx context.Context, name string, s shape) <-chan struct{} {
+	done := make(chan struct{})
+	if !r.cfg.Profile || s.Duration < 2*time.Second {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		select {
+		case <-time.After(s.Warmup):
+		case <-ctx.Done():
+			return
+		}
+		secs := int((s.Duration - time.Second).Seconds())
+		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.st.Auth[0].AdminURL(), secs)
+		file := filepath.Join(r.cfg.Out, "auth-api-"+slug(name)+".pprof")
+		if err := download(ctx, url, file); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: profile %s: %v\n", name, err)
+		}
+	}()
+	return done
+}
+
+func slug(s string) string {
+	return strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(s)), "-")
+}
+
+func download(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
