@@ -59,7 +59,13 @@ func SetupTracing(ctx context.Context, getenv func(string) string, stdout io.Wri
 	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
 		service = name
 	}
-	res := resource.NewSchemaless(semconv.ServiceName(service), semconv.ServiceVersion(version))
+	// OTEL_RESOURCE_ATTRIBUTES adds to (and may override) the defaults.
+	res, err := resource.Merge(
+		resource.NewSchemaless(semconv.ServiceName(service), semconv.ServiceVersion(version)),
+		resource.Environment())
+	if err != nil {
+		return Tracing{}, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
 	tp := NewTracerProvider(exp, res)
 	return Tracing{Provider: tp, Shutdown: tp.Shutdown}, nil
 }
