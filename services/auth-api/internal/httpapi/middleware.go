@@ -117,7 +117,7 @@ func incomingRequestID(r *http.Request) string {
 
 // tagRoute runs inside the router, once a route matched: it records the
 // route template for the log line and the metrics, and names the span after
-// it.
+// it the OpenTelemetry way: "{method} {route}".
 func tagRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if route := mux.CurrentRoute(r); route != nil {
@@ -126,7 +126,7 @@ func tagRoute(next http.Handler) http.Handler {
 					info.route = tmpl
 				}
 				span := trace.SpanFromContext(r.Context())
-				span.SetName(tmpl)
+				span.SetName(r.Method + " " + tmpl)
 				span.SetAttributes(attribute.String("http.route", tmpl))
 			}
 		}
