@@ -1,0 +1,97 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/kairos-platform/identity/pkg/agenttest"
+	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/services/notifier/internal/agent"
+	"github.com/kairos-platform/identity/services/notifier/internal/notify"
+)
+
+func TestCreateUser(t *testing.T) {
+	tests := []struct {
+		name          string
+		status        int
+		wantErr       bool
+		wantPermanent bool
+		class         string
+	}{
+		{"201 created", 0, false, false, "2xx"},
+		{"409 conflict is success", 409, false, false, "4xx"},
+		{"400 permanent", 400, true, true, "4xx"},
+		{"401 permanent", 401, true, true, "4xx"},
+		{"404 permanent", 404, true, true, "4xx"},
+		{"429 retried", 429, true, false, "4xx"},
+		{"500 retried", 500, true, false, "5xx"},
+		{"503 retried", 503, true, false, "5xx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := agenttest.Start("tok")
+			defer fake.Close()
+			fake.SetStatus(tt.status)
+			reg := prometheus.NewRegistry()
+			c, err := agent.New(agent.Config{BaseURL: fake.URL + "/", Token: "tok", Timeout: time.Second},
+				noop.NewTracerProvider(), propagation.TraceContext{}, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4}, TraceFlags: trace.FlagsSampled})
+			ctx := trace.ContextWithSpanContext(context.Background(), sc)
+			u := events.User{UID: "0b0c-uid", Username: "john", Email: "john@example.com"}
+			err = c.CreateUser(ctx, u)
+			if (err != nil) != tt.wantErr || errors.Is(err, notify.ErrPermanent) != tt.wantPermanent {
+				t.Fatalf("err = %v; want error %v, permanent %v", err, tt.wantErr, tt.wantPermanent)
+			}
+			call := fake.Calls()[0]
+			if call.UID != u.UID || call.Token != "tok" || call.Body != (agenttest.User{UID: u.UID, Username: u.Username, Email: u.Email}) {
+				t.Errorf("call %+v", call)
+			}
+			if !strings.Contains(call.TraceParent, sc.TraceID().String()) {
+				t.Errorf("traceparent %q", call.TraceParent)
+			}
+			n, err := testutil.GatherAndCount(reg, "kairos_agent_responses_total")
+			if err != nil || n != 4 {
+				t.Errorf("%d series (%v), want 4 pre-created", n, err)
+			}
+		})
+	}
+}
+
+func TestTimeoutAndConnectionErrorsAreTemporary(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer slow.Close()
+	defer close(release) // before Close, which waits for the handler
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, url := range []string{slow.URL, closed.URL} {
+		c, err := agent.New(agent.Config{BaseURL: url, Token: "tok", Timeout: 100 * time.Millisecond},
+			noop.NewTracerProvider(), propagation.TraceContext{}, prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.CreateUser(context.Background(), events.User{UID: "u"})
+		if err == nil || errors.Is(err, notify.ErrPermanent) || strings.Contains(err.Error(), "tok") {
+			t.Errorf("%s: err = %v; want a temporary error without the token", url, err)
+		}
+	}
+}
