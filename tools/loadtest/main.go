@@ -56,6 +56,7 @@ type config struct {
 	Build         bool
 	Note          string
 	Profile       bool
+	AuthEnv       map[string]string
 }
 
 var allScenarios = []string{"signup", "verify", "login", "mixed", "flood", "stuffing", "backlog", "sigterm"}
@@ -81,10 +82,19 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.Out, "out", "loadtest/out", "directory for summary.md and results.json (relative to tools/)")
 	fs.StringVar(&c.Doc, "doc", "../docs/BENCHMARKS.md", "benchmarks document whose generated section is replaced (empty: leave it)")
 	fs.BoolVar(&c.Build, "build", true, "build bin/auth-api and bin/notifier first")
+	authEnv := fs.String("auth-env", "", "extra auth-api environment, KEY=VALUE,… (e.g. HASH_QUEUE_TIMEOUT=500ms)")
 	fs.BoolVar(&c.Profile, "profile", true, "save a CPU profile of auth-api over each timed scenario into -out")
 	fs.StringVar(&c.Note, "note", getenv("LOADTEST_NOTE"), "a line about the conditions of this run, printed with the figures")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.AuthEnv = map[string]string{}
+	for kv := range strings.SplitSeq(*authEnv, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			c.AuthEnv[k] = v
+		} else if strings.TrimSpace(kv) != "" {
+			return c, fmt.Errorf("-auth-env: %q is not KEY=VALUE", kv)
+		}
 	}
 	c.Argon = argonParams{MemoryKiB: uint32(*mem), Time: uint32(*tm), Parallelism: uint8(*par)}
 	for s := range strings.SplitSeq(*scen, ",") {
@@ -133,17 +143,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	_, _ = rand.Read(b)
 	rep := report{Date: time.Now().UTC().Truncate(time.Second), Command: commandLine(args), Machine: describeMachine(), Note: cfg.Note, Argon: cfg.Argon}
 
-	st, err := stack.Start(ctx, stack.Options{
-		SkipBuild: !cfg.Build,
-		Log:       stdout,
-		AuthEnv: map[string]string{
-			"ARGON2_MEMORY_KIB":  fmt.Sprint(cfg.Argon.MemoryKiB),
-			"ARGON2_TIME":        fmt.Sprint(cfg.Argon.Time),
-			"ARGON2_PARALLELISM": fmt.Sprint(cfg.Argon.Parallelism),
-			// The stuffing run comes from many addresses through a proxy.
-			"TRUSTED_PROXIES": "127.0.0.1/32",
-		},
-	})
+	authEnv := map[string]string{
+		"ARGON2_MEMORY_KIB":  fmt.Sprint(cfg.Argon.MemoryKiB),
+		"ARGON2_TIME":        fmt.Sprint(cfg.Argon.Time),
+		"ARGON2_PARALLELISM": fmt.Sprint(cfg.Argon.Parallelism),
+		// The stuffing run comes from many addresses through a proxy.
+		"TRUSTED_PROXIES": "127.0.0.1/32",
+	}
+	for k, v := range cfg.AuthEnv {
+		authEnv[k] = v
+	}
+	st, err := stack.Start(ctx, stack.Options{SkipBuild: !cfg.Build, Log: stdout, AuthEnv: authEnv})
 	if err != nil {
 		return err
 	}
@@ -261,7 +271,14 @@ func commandLine(args []string) string {
 	if len(args) == 0 {
 		return "make load"
 	}
-	return "make load LOADFLAGS='" + strings.Join(args, " ") + "'"
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t'\"$") {
+			quoted[i] = `"` + strings.NewReplacer(`"`, `\"`, "$", `\$`).Replace(a) + `"`
+		}
+	}
+	return "make load LOADFLAGS='" + strings.Join(quoted, " ") + "'"
 }
 
 func describeMachine() machine {

@@ -229,8 +229,12 @@ func markdown(rep report) string {
 		if s.Agent != nil && s.Agent.N > 0 {
 			agent = fmt.Sprintf("%.1f / %.1f ms", s.Agent.P50, s.Agent.P99)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %.1f | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %s | %d / %d | %s | %s | %.0f / %.0f MiB | %.0f |\n",
-			s.Name, s.Mode, s.Seconds, s.Requests, s.Throughput, s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max,
+		lat := "— | — | — | —"
+		if s.Latency.N > 0 {
+			lat = fmt.Sprintf("%.1f ms | %.1f ms | %.1f ms | %.1f ms", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %.1f | %s | %s | %d / %d | %s | %s | %.0f / %.0f MiB | %.0f |\n",
+			s.Name, s.Mode, s.Seconds, s.Requests, s.Throughput, lat,
 			classes(s.Classes), s.RetryAfter[0], s.RetryAfter[1], inbox, agent, s.AuthRSS, s.NotifierRSS, s.OutboxMax)
 	}
 	for _, s := range rep.Scenarios {
