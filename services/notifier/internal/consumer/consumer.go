@@ -183,6 +183,9 @@ func (c *Consumer) Run(ctx, work context.Context) error {
 		}
 		n := cap(sem) - len(sem) + 1
 		<-sem
+		if ctx.Err() != nil {
+			break // select picks at random when both are ready
+		}
 		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(c.cfg.FetchWait))
 		if err == nil {
 			for msg := range batch.Messages() {
