@@ -115,19 +115,27 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout i
 	handlers := map[string]notify.Handler{"email": emailer}
 	subjects := map[string][]string{"email": notify.EmailSubjects, "agent": notify.AgentSubjects}
 
-	// Agent: optional for local development.
+	// Agent: optional for local development. Its metrics exist either way,
+	// so dashboards and alerts see the same series everywhere.
+	agentMetrics, err := agent.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	var agentClient notify.AgentClient
 	if cfg.AgentBaseURL == "" {
 		log.Warn("AGENT_BASE_URL is empty: the agent consumer is not started and no user is synced to the Agent")
 	} else {
-		client, err := agent.New(agent.Config{BaseURL: cfg.AgentBaseURL, Token: cfg.AgentToken, Timeout: cfg.AgentTimeout,
-			MaxConns: cfg.Concurrency}, tp, prop, reg)
+		agentClient, err = agent.New(agent.Config{BaseURL: cfg.AgentBaseURL, Token: cfg.AgentToken, Timeout: cfg.AgentTimeout,
+			MaxConns: cfg.Concurrency}, tp, prop, agentMetrics)
 		if err != nil {
 			return err
 		}
-		syncer, err := notify.NewSyncer(client, tp, reg)
-		if err != nil {
-			return err
-		}
+	}
+	syncer, err := notify.NewSyncer(agentClient, tp, reg)
+	if err != nil {
+		return err
+	}
+	if agentClient != nil {
 		handlers["agent"] = syncer
 	}
 	metrics, err := consumer.NewMetrics(reg, subjects)

@@ -442,6 +442,11 @@ func TestWithoutAgent(t *testing.T) {
 	if _, err := s.smtp.WaitFor(waitCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
+	for _, series := range []string{`kairos_agent_responses_total{class="5xx"} 0`, `kairos_agent_sync_duration_seconds_count 0`} {
+		if !strings.Contains(in.metrics(), series) {
+			t.Errorf("without the Agent, %s is missing", series)
+		}
+	}
 	in.stop()
 	if got := strings.Count(in.out.String(), "AGENT_BASE_URL is empty"); got != 1 {
 		t.Errorf("said %d times that the Agent sync is off", got)

@@ -43,19 +43,13 @@ type Client struct {
 	responses *prometheus.CounterVec
 }
 
-// New returns a client. The transport is wrapped by otelhttp, so each call
-// is a client span and carries traceparent to the Agent.
-func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator, reg prometheus.Registerer) (*Client, error) {
-	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("AGENT_BASE_URL: %q is not an http(s) URL", cfg.BaseURL)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
-	}
-	if cfg.MaxConns < 1 {
-		cfg.MaxConns = 16
-	}
+// Metrics are the Agent client's series.
+type Metrics struct{ responses *prometheus.CounterVec }
+
+// NewMetrics registers kairos_agent_responses_total{class} on reg with every
+// class pre-created. It is separate from New so the series exist even when
+// the Agent sync is off.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kairos_agent_responses_total",
 		Help: "Agent calls by outcome: HTTP status class, or error for timeouts and connection failures.",
@@ -66,6 +60,23 @@ func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator
 	for _, c := range classes {
 		responses.WithLabelValues(c)
 	}
+	return &Metrics{responses: responses}, nil
+}
+
+// New returns a client. The transport is wrapped by otelhttp, so each call
+// is a client span and carries traceparent to the Agent.
+func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator, m *Metrics) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("AGENT_BASE_URL: %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.MaxConns < 1 {
+		cfg.MaxConns = 16
+	}
+	responses := m.responses
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = cfg.MaxConns
 	transport.MaxConnsPerHost = cfg.MaxConns

@@ -44,8 +44,12 @@ func TestCreateUser(t *testing.T) {
 			defer fake.Close()
 			fake.SetStatus(tt.status)
 			reg := prometheus.NewRegistry()
+			m, err := agent.NewMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
 			c, err := agent.New(agent.Config{BaseURL: fake.URL + "/", Token: "tok", Timeout: time.Second},
-				noop.NewTracerProvider(), propagation.TraceContext{}, reg)
+				noop.NewTracerProvider(), propagation.TraceContext{}, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,8 +88,12 @@ func TestTimeoutAndConnectionErrorsAreTemporary(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	for _, url := range []string{slow.URL, closed.URL} {
+		m, err := agent.NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
 		c, err := agent.New(agent.Config{BaseURL: url, Token: "tok", Timeout: 100 * time.Millisecond},
-			noop.NewTracerProvider(), propagation.TraceContext{}, prometheus.NewRegistry())
+			noop.NewTracerProvider(), propagation.TraceContext{}, m)
 		if err != nil {
 			t.Fatal(err)
 		}
