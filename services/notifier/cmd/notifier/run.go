@@ -36,7 +36,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "dlq":
 			return runDLQ(ctx, args[2:], getenv, stdout)
 		case "version", "--version":
-			_, err := fmt.Fprintf(stdout, "notifier %s (%s)\n", buildVersion(), commit)
+			c := commit
+			if c == "" {
+				c = "unknown commit"
+			}
+			_, err := fmt.Fprintf(stdout, "notifier %s (%s)\n", buildVersion(), c)
 			return err
 		default:
 			return fmt.Errorf("unknown command %q; %s", args[1], usage)
