@@ -17,7 +17,9 @@ VULNDB_VERSION=${VULNDB_VERSION:-v0.0.0-20261105234957-e22db6528018}
 GOVULNCHECK_VERSION=${GOVULNCHECK_VERSION:-v1.9.0}
 cache="$root/.cache"
 db="$cache/vulndb"
-bin="$cache/bin"
+# govulncheck must be built by the Go that runs it (it type-checks that Go's
+# standard library), so each toolchain gets its own binaries.
+bin="$cache/bin/$(go env GOVERSION)"
 
 if [ "$#" -eq 0 ]; then
   echo "usage: $0 MODULE_DIR..." >&2
