@@ -83,14 +83,20 @@ func TestFaultMatrix(t *testing.T) {
 		{
 			name: "notifier SIGKILLed mid-backlog, restarted", outage: 10 * time.Second, notifierKills: 2,
 			inject: func(t *testing.T, st *stack.Stack) {
-				// First kill builds a backlog; the restart then starts
-				// draining it and is killed again in the middle.
+				// The first kill builds a backlog while signups go on.
 				st.Notifier[0].Kill()
 			},
 			heal: func(t *testing.T, st *stack.Stack) {
+				// The restarted notifier takes up the backlog; mail and
+				// Agent are made slow so messages are in flight, not done,
+				// when it is killed again in the middle of the drain.
+				st.SMTP.SetMode(smtptest.Hang)
+				st.Agent.SetDelay(time.Second)
 				restart(t, st.Notifier[0])
-				time.Sleep(300 * time.Millisecond)
+				time.Sleep(500 * time.Millisecond)
 				st.Notifier[0].Kill()
+				st.SMTP.SetMode(smtptest.Accept)
+				st.Agent.SetDelay(0)
 				restart(t, st.Notifier[0])
 			},
 		},
