@@ -32,11 +32,13 @@ const (
 
 // faultEnv keeps retries short, so recovery after a 30 s outage is seconds,
 // not the production backoff's minutes.
-var faultEnv = map[string]string{
-	"NOTIFIER_ACK_WAIT":   notifierWait.String(),
-	"NOTIFIER_RETRY_BASE": "500ms",
-	"NOTIFIER_RETRY_MAX":  "3s",
-	"AGENT_TIMEOUT":       "2s",
+func faultEnv() map[string]string {
+	return map[string]string{
+		"NOTIFIER_ACK_WAIT":   notifierWait.String(),
+		"NOTIFIER_RETRY_BASE": "500ms",
+		"NOTIFIER_RETRY_MAX":  "3s",
+		"AGENT_TIMEOUT":       "2s",
+	}
 }
 
 // row is one line of the printed table.

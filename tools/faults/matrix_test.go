@@ -187,7 +187,7 @@ func runCase(t *testing.T, fc fault) row {
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
 		OwnPostgres: true, AuthReplicas: fc.auth, NotifierReplicas: fc.notifiers,
-		NotifierEnv: faultEnv, Log: testWriter{t},
+		NotifierEnv: faultEnv(), Log: testWriter{t},
 	})
 	if err != nil {
 		t.Fatal(err)

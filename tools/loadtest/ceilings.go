@@ -56,8 +56,6 @@ UPDATE verification_tokens SET revoked_at = now() WHERE uid = md5('pgb' || :id):
 COMMIT;
 `
 
-var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
-
 // pgbenchRate runs the verify transaction with pgbench (prepared statements,
 // clients connections) against dbURL for d and returns transactions/s.
 func pgbenchRate(ctx context.Context, dbURL string, ntokens, clients int, d time.Duration, dir string) (float64, error) {
@@ -84,7 +82,7 @@ func pgbenchRate(ctx context.Context, dbURL string, ntokens, clients int, d time
 	if err != nil {
 		return 0, fmt.Errorf("pgbench: %w\n%s", err, out)
 	}
-	m := tpsRe.FindSubmatch(out)
+	m := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`).FindSubmatch(out)
 	if m == nil {
 		return 0, fmt.Errorf("pgbench: no tps in output:\n%s", out)
 	}

@@ -59,12 +59,11 @@ type config struct {
 	AuthEnv       map[string]string
 }
 
-var allScenarios = []string{"signup", "verify", "login", "mixed", "flood", "stuffing", "backlog", "sigterm"}
-
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
+	allScenarios := []string{"signup", "verify", "login", "mixed", "flood", "stuffing", "backlog", "sigterm"}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, in this order: "+strings.Join(allScenarios, ","))
+	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, run in the order given; known: "+strings.Join(allScenarios, ","))
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "warm-up before each timed scenario (not recorded)")
 	fs.DurationVar(&c.Duration, "duration", 15*time.Second, "recorded time of each timed scenario")
 	fs.IntVar(&c.Concurrency, "c", 8, "clients of the closed-loop scenarios")

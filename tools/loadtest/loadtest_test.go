@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	got := summarize(ds)
+	want := latency{N: 100, P50: 50, P90: 90, P99: 99, Max: 100}
+	if got != want {
+		t.Fatalf("summarize = %+v, want %+v", got, want)
+	}
+	if (summarize(nil) != latency{}) {
+		t.Fatal("summarize(nil) is not zero")
+	}
+}
+
+func TestClassify(t *testing.T) {
+	ok := expect(is(200))
+	cases := []struct {
+		name string
+		out  outcome
+		want string
+	}{
+		{"expected", ok(200, false, nil), "ok"},
+		{"shed", ok(503, true, nil), "503"},
+		{"locked", ok(429, true, nil), "429"},
+		{"server error", ok(500, false, nil), "5xx"},
+		{"client error", ok(401, false, nil), "4xx"},
+		{"timeout", ok(0, false, context.DeadlineExceeded), "timeout"},
+		{"refused", ok(0, false, errors.New("connection refused")), "conn_error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := classify(c.out); got != c.want {
+				t.Fatalf("classify = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	getenv := func(string) string { return "" }
+	c, err := parseFlags([]string{"-scenarios", "login, verify", "-auth-env", "HASH_QUEUE_TIMEOUT=500ms"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Scenarios, ",") != "login,verify" || c.AuthEnv["HASH_QUEUE_TIMEOUT"] != "500ms" {
+		t.Fatalf("parsed %v %v", c.Scenarios, c.AuthEnv)
+	}
+	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-auth-env", "JUSTAKEY"}} {
+		if _, err := parseFlags(bad, getenv); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestUpdateDocKeepsTheHandWrittenParts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "B.md")
+	if err := updateDoc(path, "first\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	doc := "# Title\nintro\n" + string(b) + "after\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateDoc(path, "second\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	got := string(b)
+	if strings.Contains(got, "first") || !strings.Contains(got, "second") || !strings.HasPrefix(got, "# Title\nintro\n") || !strings.HasSuffix(got, "after\n") {
+		t.Fatalf("document:\n%s", got)
+	}
+}
+
+func TestScrape(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("# HELP kairos_outbox_pending x\nkairos_outbox_pending 7\nkairos_outbox_pending_age 9\n" +
+			"kairos_login_lockouts_total{a=\"1\"} 2\nkairos_login_lockouts_total{a=\"2\"} 3\n"))
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	if v, err := scrape(ctx, srv.URL, "kairos_outbox_pending"); err != nil || v != 7 {
+		t.Errorf("pending = %v, %v", v, err)
+	}
+	if v, err := scrape(ctx, srv.URL, "kairos_login_lockouts_total"); err != nil || v != 5 {
+		t.Errorf("lockouts = %v, %v", v, err)
+	}
+	if _, err := scrape(ctx, srv.URL, "missing"); err == nil {
+		t.Error("missing metric: no error")
+	}
+}
