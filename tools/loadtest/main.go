@@ -42,6 +42,7 @@ type config struct {
 	Warmup        time.Duration
 	Duration      time.Duration
 	Concurrency   int
+	Rate          float64
 	CeilingTime   time.Duration
 	VerifyTokens  int
 	LoginAccounts int
@@ -67,6 +68,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "warm-up before each timed scenario (not recorded)")
 	fs.DurationVar(&c.Duration, "duration", 15*time.Second, "recorded time of each timed scenario")
 	fs.IntVar(&c.Concurrency, "c", 8, "clients of the closed-loop scenarios")
+	fs.Float64Var(&c.Rate, "rate", 0, "when > 0, run verify, login and mixed open loop at this many requests/s instead of closed loop")
 	fs.DurationVar(&c.CeilingTime, "ceiling-time", 10*time.Second, "time of each ceiling measurement (argon2id, pgbench)")
 	fs.IntVar(&c.VerifyTokens, "verify-tokens", 60000, "seeded verification tokens")
 	fs.IntVar(&c.LoginAccounts, "login-accounts", 1000, "seeded accounts for right-password logins")

@@ -112,7 +112,11 @@ func (r *runner) pollOutbox(ctx context.Context) (stop func(), maxSeen func() fl
 	return func() { cancel(); <-done }, func() float64 { mu.Lock(); defer mu.Unlock(); return peak }
 }
 
+// shape is closed loop at conc clients, or open loop at -rate when set.
 func (r *runner) shape(conc int) shape {
+	if r.cfg.Rate > 0 {
+		return shape{Rate: r.cfg.Rate, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
+	}
 	return shape{Concurrency: conc, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
 }
 
@@ -134,7 +138,7 @@ func (r *runner) signupOp() op {
 // loop. It then waits for the mails and Agent creations of every accepted
 // signup and reports their latency from the request's start.
 func (r *runner) signup(ctx context.Context, name string, rate float64) scenario {
-	s := r.shape(r.cfg.Concurrency)
+	s := shape{Concurrency: r.cfg.Concurrency, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
 	if rate > 0 {
 		s = shape{Rate: rate, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
 	}
