@@ -62,8 +62,9 @@ func (p *Proc) Start() error {
 	cmd.Env = append(baseEnv(), p.Env...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	// Its own process group: a Ctrl-C on the tool is handled by the tool,
-	// which then stops the children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// which then stops the children in order. Should the tool die without
+	// that (a test timeout), the kernel kills the child with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: start: %w", p.Name, err)
 	}
