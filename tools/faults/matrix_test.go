@@ -28,8 +28,9 @@ import (
 type fault struct {
 	name             string
 	auth, notifiers  int
-	inject, heal     func(t *testing.T, st *stack.Stack)
-	duringOutage     func(t *testing.T, st *stack.Stack) // optional checks while broken
+	inject           func(t *testing.T, st *stack.Stack)
+	heal             func(t *testing.T, st *stack.Stack) string // returns a note for the table
+	duringOutage     func(t *testing.T, st *stack.Stack)        // optional checks while broken
 	outage           time.Duration
 	notifierKills    int
 	survivorsOnlyURL bool
@@ -40,10 +41,11 @@ func TestFaultMatrix(t *testing.T) {
 		{
 			name: "NATS stopped 30 s, restarted", outage: outage,
 			inject: func(t *testing.T, st *stack.Stack) { st.NATS.Stop() },
-			heal: func(t *testing.T, st *stack.Stack) {
+			heal: func(t *testing.T, st *stack.Stack) string {
 				if err := st.NATS.Start(); err != nil {
 					t.Fatal(err)
 				}
+				return ""
 			},
 		},
 		{
@@ -65,11 +67,12 @@ func TestFaultMatrix(t *testing.T) {
 					time.Sleep(200 * time.Millisecond)
 				}
 			},
-			heal: func(t *testing.T, st *stack.Stack) {
+			heal: func(t *testing.T, st *stack.Stack) string {
 				pid := st.Auth[0].PID()
 				if err := st.PG.Start(context.Background()); err != nil {
 					t.Fatal(err)
 				}
+				up := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				if err := st.Auth[0].WaitReady(ctx); err != nil {
@@ -78,6 +81,7 @@ func TestFaultMatrix(t *testing.T) {
 				if st.Auth[0].PID() != pid {
 					t.Errorf("auth-api restarted (pid %d → %d); it must recover in place", pid, st.Auth[0].PID())
 				}
+				return fmt.Sprintf("auth-api ready %s after PostgreSQL, same process", time.Since(up).Round(10*time.Millisecond))
 			},
 		},
 		{
@@ -86,7 +90,7 @@ func TestFaultMatrix(t *testing.T) {
 				// The first kill builds a backlog while signups go on.
 				st.Notifier[0].Kill()
 			},
-			heal: func(t *testing.T, st *stack.Stack) {
+			heal: func(t *testing.T, st *stack.Stack) string {
 				// The restarted notifier takes up the backlog; mail and
 				// Agent are made slow so messages are in flight, not done,
 				// when it is killed again in the middle of the drain.
@@ -98,6 +102,7 @@ func TestFaultMatrix(t *testing.T) {
 				st.SMTP.SetMode(smtptest.Accept)
 				st.Agent.SetDelay(0)
 				restart(t, st.Notifier[0])
+				return "killed again with messages in flight"
 			},
 		},
 		{
@@ -111,32 +116,33 @@ func TestFaultMatrix(t *testing.T) {
 				}
 				st.Auth[0].Kill()
 			},
-			heal: func(t *testing.T, st *stack.Stack) {
+			heal: func(t *testing.T, st *stack.Stack) string {
 				if err := st.NATS.Start(); err != nil {
 					t.Fatal(err)
 				}
 				restart(t, st.Auth[0])
+				return ""
 			},
 		},
 		{
 			name: "SMTP refusing (451) 30 s", outage: outage,
 			inject: func(t *testing.T, st *stack.Stack) { st.SMTP.SetMode(smtptest.RefuseTemporary) },
-			heal:   func(t *testing.T, st *stack.Stack) { st.SMTP.SetMode(smtptest.Accept) },
+			heal:   func(t *testing.T, st *stack.Stack) string { st.SMTP.SetMode(smtptest.Accept); return "" },
 		},
 		{
 			name: "SMTP hanging 30 s", outage: outage,
 			inject: func(t *testing.T, st *stack.Stack) { st.SMTP.SetMode(smtptest.Hang) },
-			heal:   func(t *testing.T, st *stack.Stack) { st.SMTP.SetMode(smtptest.Accept) },
+			heal:   func(t *testing.T, st *stack.Stack) string { st.SMTP.SetMode(smtptest.Accept); return "" },
 		},
 		{
 			name: "Agent answering 500 for 30 s", outage: outage,
 			inject: func(t *testing.T, st *stack.Stack) { st.Agent.SetStatus(http.StatusInternalServerError) },
-			heal:   func(t *testing.T, st *stack.Stack) { st.Agent.SetStatus(0) },
+			heal:   func(t *testing.T, st *stack.Stack) string { st.Agent.SetStatus(0); return "" },
 		},
 		{
 			name: "Agent slower than the timeout 30 s", outage: outage,
 			inject: func(t *testing.T, st *stack.Stack) { st.Agent.SetDelay(3 * time.Second) },
-			heal:   func(t *testing.T, st *stack.Stack) { st.Agent.SetDelay(0) },
+			heal:   func(t *testing.T, st *stack.Stack) string { st.Agent.SetDelay(0); return "" },
 		},
 		{
 			name: "2 auth-api + 2 notifier, one of each SIGKILLed", auth: 2, notifiers: 2, outage: 10 * time.Second,
@@ -145,7 +151,7 @@ func TestFaultMatrix(t *testing.T) {
 				st.Auth[1].Kill()
 				st.Notifier[1].Kill()
 			},
-			heal: func(t *testing.T, st *stack.Stack) {},
+			heal: func(t *testing.T, st *stack.Stack) string { return "survivors carried on" },
 		},
 	}
 
@@ -204,7 +210,7 @@ func runCase(t *testing.T, fc fault) row {
 		fc.duringOutage(t, st)
 	}
 	time.Sleep(fc.outage - time.Since(outageStart))
-	fc.heal(t, st)
+	note := fc.heal(t, st)
 	healed := time.Now()
 	// Time to recover: from healing until every signup accepted up to then
 	// has its mail and its Agent creation.
@@ -234,9 +240,8 @@ func runCase(t *testing.T, fc fault) row {
 			t.Errorf("%d signups answered %d", n, code)
 		}
 	}
-	if r.Notes == "" {
-		r.Notes = fmt.Sprintf("signup answers %v", statuses)
-	}
+	r.Notes = strings.TrimPrefix(strings.Join([]string{r.Notes, note, fmt.Sprintf("signup answers %v", statuses)}, "; "), "; ")
+	r.Notes = strings.ReplaceAll(r.Notes, "; ; ", "; ")
 	// Duplicates: redelivery after a crash can repeat what a killed replica
 	// had in flight (at most its MaxAckPending, 4×16); otherwise none.
 	if bound := fc.notifierKills * 64; r.Duplicates > bound {
@@ -258,9 +263,9 @@ func printTable(t *testing.T, rows []row) {
 	fmt.Println(b.String())
 	t.Log("\n" + b.String())
 	var md strings.Builder
-	md.WriteString("| case | users created | mails delivered | duplicates | Agent creations | lost | time to recover |\n|---|---|---|---|---|---|---|\n")
+	md.WriteString("| case | users created | mails delivered | duplicates | Agent creations | lost | time to recover | notes |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&md, "| %s | %d | %d | %d | %d | %d | %s |\n", r.Case, r.Users, r.Mails, r.Duplicates, r.Agent, r.Lost, r.Recover.Round(100*time.Millisecond))
+		fmt.Fprintf(&md, "| %s | %d | %d | %d | %d | %d | %s | %s |\n", r.Case, r.Users, r.Mails, r.Duplicates, r.Agent, r.Lost, r.Recover.Round(100*time.Millisecond), r.Notes)
 	}
 	out := filepath.Join("out", "fault-matrix.md")
 	_ = os.MkdirAll("out", 0o755)
