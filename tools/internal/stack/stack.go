@@ -71,7 +71,7 @@ func FindRoot() (string, error) {
 // Build compiles both services into root/bin in workspace mode.
 func Build(ctx context.Context, root string) error {
 	for _, svc := range []string{"auth-api", "notifier"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(root, "bin", svc), "./services/"+svc+"/cmd/"+svc)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(root, "bin", svc), "./services/"+svc+"/cmd/"+svc)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
