@@ -133,7 +133,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Parallelism: uint8(e.integer("ARGON2_PARALLELISM", auth.MinParallelism, auth.MinParallelism, 255)),
 		},
 		HashConcurrency:  e.integer("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-		HashQueueTimeout: e.duration("HASH_QUEUE_TIMEOUT", 2*time.Second, time.Millisecond),
+		HashQueueTimeout: e.duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
 		LoginMaxFailures: e.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		IPRateLimitRPS:   e.float("IP_RATE_LIMIT_RPS", 10, 0),
 		IPRateLimitBurst: e.integer("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),

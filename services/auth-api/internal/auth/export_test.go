@@ -5,3 +5,6 @@ import "context"
 // Acquire exposes the slot semaphore to the black-box tests, so that they
 // can hold every slot deterministically instead of racing slow hashes.
 func (h *Hasher) Acquire(ctx context.Context) (func(), error) { return h.acquire(ctx) }
+
+// Waiting exposes how many callers are queued for a slot.
+func (h *Hasher) Waiting() int64 { return h.waiting.Load() }

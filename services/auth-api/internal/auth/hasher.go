@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,12 @@ const (
 const (
 	saltLen = 16
 	keyLen  = 32
+
+	// waitersPerSlot bounds the queue for hashing slots. A served request
+	// then waits at most a few hash times, whatever the load: under a flood,
+	// hashes slow down as the CPU is shared with the rejections, so a queue
+	// sized from the timeout alone would make served requests wait seconds.
+	waitersPerSlot = 4
 )
 
 // HasherOptions bound the work hashing may do at once.
@@ -51,6 +58,11 @@ type Hasher struct {
 	slots   chan struct{}
 	timeout time.Duration
 	dummy   string
+	// waiting counts callers queued for a slot; beyond maxWaiting a caller
+	// could not be served within the timeout, so it is turned away at once.
+	waiting    atomic.Int64
+	maxWaiting int64
+	admitted   atomic.Int64 // operations holding an Admit reservation
 
 	duration *prometheus.HistogramVec
 	wait     prometheus.Histogram
@@ -82,7 +94,7 @@ func NewHasher(p Params, opts HasherOptions) (*Hasher, error) {
 		}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_password_hash_slot_timeouts_total",
-			Help: "Requests turned away with 503 because no hashing slot became free in time.",
+			Help: "Requests turned away with 503 because no hashing slot could be had within HASH_QUEUE_TIMEOUT.",
 		}),
 	}
 	h.duration.WithLabelValues("hash")
@@ -100,6 +112,7 @@ func NewHasher(p Params, opts HasherOptions) (*Hasher, error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go 1.24+)
 	h.dummy = h.compute(string(secret))
+	h.maxWaiting = int64(waitersPerSlot * opts.Concurrency)
 	return h, nil
 }
 
@@ -145,9 +158,24 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	return ok, rehash, nil
 }
 
+// Admit reserves a place among the operations that can be served within the
+// queue timeout (those hashing plus those queued), for the caller's whole
+// operation, or returns ErrOverloaded at once. Without it a flood queues on
+// the database pool before it ever reaches the hashing queue, and the
+// requests that are served wait for seconds.
+func (h *Hasher) Admit() (release func(), err error) {
+	if h.admitted.Add(1) > int64(cap(h.slots))+h.maxWaiting {
+		h.admitted.Add(-1)
+		h.timeouts.Inc()
+		return nil, ErrOverloaded
+	}
+	return func() { h.admitted.Add(-1) }, nil
+}
+
 // acquire waits for a hashing slot at most the queue timeout. Waiting
-// goroutines hold no hashing memory, and the timeout bounds how many can
-// pile up, so a flood of logins cannot grow memory without bound.
+// goroutines hold no hashing memory, and the queue is bounded, so a flood of
+// logins cannot grow memory without bound; a caller that could not be served
+// within the timeout anyway is turned away at once rather than after it.
 func (h *Hasher) acquire(ctx context.Context) (func(), error) {
 	release := func() { <-h.slots }
 	select {
@@ -156,6 +184,12 @@ func (h *Hasher) acquire(ctx context.Context) (func(), error) {
 		return release, nil
 	default:
 	}
+	if h.waiting.Add(1) > h.maxWaiting {
+		h.waiting.Add(-1)
+		h.timeouts.Inc()
+		return nil, ErrOverloaded
+	}
+	defer h.waiting.Add(-1)
 	start := time.Now()
 	timer := time.NewTimer(h.timeout)
 	defer timer.Stop()

@@ -117,6 +117,66 @@ func TestHashSlotsAreBounded(t *testing.T) {
 	r2()
 }
 
+// The queue for slots is bounded: with the one slot taken and four callers
+// waiting, the next caller is turned away at once, however long the timeout,
+// and so is an Admit beyond slot + queue; releasing makes room again.
+func TestHashQueueIsBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHasher(t, cheap, 1, time.Hour, reg)
+	ctx := context.Background()
+	release, err := h.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiters := make(chan error, 4)
+	for range 4 {
+		go func() {
+			r, err := h.Acquire(ctx)
+			if err == nil {
+				r()
+			}
+			waiters <- err
+		}()
+	}
+	for h.Waiting() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.Hash(ctx, "x"); !errors.Is(err, auth.ErrOverloaded) {
+		t.Fatalf("Hash with a full queue: %v, want ErrOverloaded at once", err)
+	}
+
+	var reservations []func()
+	for i := range 5 { // one slot + four waiters
+		r, err := h.Admit()
+		if err != nil {
+			t.Fatalf("Admit %d: %v", i, err)
+		}
+		reservations = append(reservations, r)
+	}
+	if _, err := h.Admit(); !errors.Is(err, auth.ErrOverloaded) {
+		t.Fatalf("Admit beyond slot and queue: %v, want ErrOverloaded", err)
+	}
+	reservations[0]()
+	if r, err := h.Admit(); err != nil {
+		t.Fatalf("Admit after a release: %v", err)
+	} else {
+		r()
+	}
+	for _, r := range reservations[1:] {
+		r()
+	}
+
+	release()
+	for range 4 {
+		if err := <-waiters; err != nil {
+			t.Fatalf("queued caller: %v", err)
+		}
+	}
+	if got := counter(t, reg, "kairos_password_hash_slot_timeouts_total"); got != 2 {
+		t.Fatalf("turned away = %v, want 2", got)
+	}
+}
+
 // counter reads the value of a label-less counter from g.
 func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	t.Helper()

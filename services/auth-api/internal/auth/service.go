@@ -85,6 +85,10 @@ type Store interface {
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+	// Admit reserves a place in the hashing queue for a whole operation,
+	// database round trips included, or returns ErrOverloaded at once when
+	// the queue is as long as can be served in time.
+	Admit() (release func(), err error)
 }
 
 // Config is what the rules depend on.
@@ -235,6 +239,11 @@ func (s *Service) Verify(ctx context.Context, secret string) (VerifyResult, erro
 // work; both count towards the email's lock, which is kept whether or not an
 // account exists, so a lock reveals nothing either.
 func (s *Service) Login(ctx context.Context, in Login) (string, error) {
+	release, err := s.hasher.Admit()
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	key := NormalizeEmail(in.Email)
 	now := s.cfg.Now()
 	until, err := s.store.LoginLockedUntil(ctx, key)
