@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"testing"
@@ -240,14 +241,37 @@ func runCase(t *testing.T, fc fault) row {
 			t.Errorf("%d signups answered %d", n, code)
 		}
 	}
-	r.Notes = strings.TrimPrefix(strings.Join([]string{r.Notes, note, fmt.Sprintf("signup answers %v", statuses)}, "; "), "; ")
-	r.Notes = strings.ReplaceAll(r.Notes, "; ; ", "; ")
+	var notes []string
+	for _, n := range []string{r.Notes, note, "signups answered " + answers(statuses)} {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
+	r.Notes = strings.Join(notes, "; ")
 	// Duplicates: redelivery after a crash can repeat what a killed replica
 	// had in flight (at most its MaxAckPending, 4×16); otherwise none.
 	if bound := fc.notifierKills * 64; r.Duplicates > bound {
 		t.Errorf("%d duplicate mails, above the bound %d", r.Duplicates, bound)
 	}
 	return r
+}
+
+// answers renders signup statuses, e.g. "200 ×63, 500 ×122, none ×4".
+func answers(statuses map[int]int) string {
+	codes := make([]int, 0, len(statuses))
+	for c := range statuses {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	var parts []string
+	for _, c := range codes {
+		name := fmt.Sprint(c)
+		if c == 0 {
+			name = "no answer"
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d", name, statuses[c]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printTable(t *testing.T, rows []row) {
