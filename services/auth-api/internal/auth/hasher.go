@@ -33,12 +33,6 @@ const (
 const (
 	saltLen = 16
 	keyLen  = 32
-
-	// waitersPerSlot bounds the queue for hashing slots. A served request
-	// then waits at most a few hash times, whatever the load: under a flood,
-	// hashes slow down as the CPU is shared with the rejections, so a queue
-	// sized from the timeout alone would make served requests wait seconds.
-	waitersPerSlot = 4
 )
 
 // HasherOptions bound the work hashing may do at once.
@@ -58,11 +52,12 @@ type Hasher struct {
 	slots   chan struct{}
 	timeout time.Duration
 	dummy   string
-	// waiting counts callers queued for a slot; beyond maxWaiting a caller
-	// could not be served within the timeout, so it is turned away at once.
-	waiting    atomic.Int64
-	maxWaiting int64
-	admitted   atomic.Int64 // operations holding an Admit reservation
+	// waiting counts callers queued for a slot; beyond maxWaiting() a
+	// caller could not be served within the timeout, so it is turned away
+	// at once. recent is a moving average of hash times in nanoseconds.
+	waiting  atomic.Int64
+	admitted atomic.Int64 // operations holding an Admit reservation
+	recent   atomic.Int64
 
 	duration *prometheus.HistogramVec
 	wait     prometheus.Histogram
@@ -111,8 +106,9 @@ func NewHasher(p Params, opts HasherOptions) (*Hasher, error) {
 	// real check costs and never succeeds.
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go 1.24+)
+	start := time.Now()
 	h.dummy = h.compute(string(secret))
-	h.maxWaiting = int64(waitersPerSlot * opts.Concurrency)
+	h.recent.Store(int64(time.Since(start)))
 	return h, nil
 }
 
@@ -128,7 +124,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	defer release()
 	start := time.Now()
 	s := h.compute(password)
-	h.duration.WithLabelValues("hash").Observe(time.Since(start).Seconds())
+	h.observe("hash", time.Since(start))
 	return s, nil
 }
 
@@ -151,11 +147,30 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	defer release()
 	start := time.Now()
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Parallelism, uint32(len(want)))
-	h.duration.WithLabelValues("verify").Observe(time.Since(start).Seconds())
+	h.observe("verify", time.Since(start))
 	ok = subtle.ConstantTimeCompare(got, want) == 1
 	rehash = p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time ||
 		p.Parallelism < h.params.Parallelism || len(want) < keyLen
 	return ok, rehash, nil
+}
+
+// observe records one hash's duration in the histogram and the moving
+// average (weight 1/8; concurrent updates may drop one sample, which only
+// delays the average a little).
+func (h *Hasher) observe(op string, d time.Duration) {
+	h.duration.WithLabelValues(op).Observe(d.Seconds())
+	old := h.recent.Load()
+	h.recent.Store(old + (int64(d)-old)/8)
+}
+
+// maxWaiting is how many callers can queue for a slot and still be served
+// within the timeout at the recent hash time, at least one per slot. It
+// shrinks when hashes slow down — under a flood the CPU is shared with the
+// rejections — so that a served request never waits much beyond the timeout.
+func (h *Hasher) maxWaiting() int64 {
+	slots := int64(cap(h.slots))
+	per := max(h.recent.Load(), 1)
+	return max(slots, slots*int64(h.timeout)/per)
 }
 
 // Admit reserves a place among the operations that can be served within the
@@ -164,7 +179,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 // the database pool before it ever reaches the hashing queue, and the
 // requests that are served wait for seconds.
 func (h *Hasher) Admit() (release func(), err error) {
-	if h.admitted.Add(1) > int64(cap(h.slots))+h.maxWaiting {
+	if h.admitted.Add(1) > int64(cap(h.slots))+h.maxWaiting() {
 		h.admitted.Add(-1)
 		h.timeouts.Inc()
 		return nil, ErrOverloaded
@@ -184,7 +199,7 @@ func (h *Hasher) acquire(ctx context.Context) (func(), error) {
 		return release, nil
 	default:
 	}
-	if h.waiting.Add(1) > h.maxWaiting {
+	if h.waiting.Add(1) > h.maxWaiting() {
 		h.waiting.Add(-1)
 		h.timeouts.Inc()
 		return nil, ErrOverloaded

@@ -117,12 +117,15 @@ func TestHashSlotsAreBounded(t *testing.T) {
 	r2()
 }
 
-// The queue for slots is bounded: with the one slot taken and four callers
-// waiting, the next caller is turned away at once, however long the timeout,
-// and so is an Admit beyond slot + queue; releasing makes room again.
+// The queue for slots holds as many callers as can be served within the
+// timeout at the recent hash time: with the one slot taken and four callers
+// waiting (1 h timeout, 15 min per hash), the next caller is turned away at
+// once rather than after the timeout, and so is an Admit beyond slot + queue;
+// releasing makes room again.
 func TestHashQueueIsBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHasher(t, cheap, 1, time.Hour, reg)
+	h.SetRecentHashTime(15 * time.Minute)
 	ctx := context.Background()
 	release, err := h.Acquire(ctx)
 	if err != nil {
@@ -174,6 +177,25 @@ func TestHashQueueIsBounded(t *testing.T) {
 	}
 	if got := counter(t, reg, "kairos_password_hash_slot_timeouts_total"); got != 2 {
 		t.Fatalf("turned away = %v, want 2", got)
+	}
+}
+
+// The queue shrinks as hashes slow down, and always allows one per slot.
+func TestHashQueueFollowsHashTime(t *testing.T) {
+	h := newHasher(t, cheap, 2, 500*time.Millisecond, nil)
+	tests := []struct {
+		recent time.Duration
+		want   int64
+	}{
+		{20 * time.Millisecond, 50}, // calm: 25 per slot
+		{100 * time.Millisecond, 10},
+		{time.Second, 2}, // slower than the timeout: one per slot
+	}
+	for _, tt := range tests {
+		h.SetRecentHashTime(tt.recent)
+		if got := h.MaxWaiting(); got != tt.want {
+			t.Errorf("hash time %v: queue bound %d, want %d", tt.recent, got, tt.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +33,11 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	svc   *auth.Service
-	pool  *pgxpool.Pool
-	clock *clock
-	reg   *prometheus.Registry
+	svc    *auth.Service
+	hasher *auth.Hasher
+	pool   *pgxpool.Pool
+	clock  *clock
+	reg    *prometheus.Registry
 }
 
 func newEnv(t *testing.T, p auth.Params) *env {
@@ -48,14 +50,15 @@ func newEnv(t *testing.T, p auth.Params) *env {
 	t.Cleanup(pool.Close)
 	reg := prometheus.NewRegistry()
 	c := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
-	svc, err := auth.New(postgres.New(pool), newHasher(t, p, 4, time.Minute, reg), auth.Config{
+	h := newHasher(t, p, 4, time.Minute, reg)
+	svc, err := auth.New(postgres.New(pool), h, auth.Config{
 		PublicURL: "https://id.example.com/", TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
 		Now: c.Now, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{svc: svc, pool: pool, clock: c, reg: reg}
+	return &env{svc: svc, hasher: h, pool: pool, clock: c, reg: reg}
 }
 
 // outbox returns the events written so far, oldest first.
@@ -322,5 +325,38 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	}
 	if _, err := svc.Login(ctx, auth.Login{Email: "a@example.com", Password: "s3cret-pass"}); err != nil {
 		t.Fatalf("login after the rehash: %v", err)
+	}
+}
+
+// Under overload a locked account still gets its lockout answer (the defence
+// against credential stuffing holds whatever the load), while a login that
+// would need a hash is shed at once.
+func TestLockoutHoldsWhenHashingIsSaturated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cheap)
+	ctx := context.Background()
+	for i := range 3 { // MaxLoginFailures
+		if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: fmt.Sprint("guess-", i)}); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+
+	// Fill every slot and the whole queue: the hash time equals the timeout,
+	// so one waiter per slot.
+	e.hasher.SetRecentHashTime(time.Minute)
+	for range 8 {
+		release, err := e.hasher.Admit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+	}
+
+	var locked *auth.LockedError
+	if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: "guess-again"}); !errors.As(err, &locked) {
+		t.Fatalf("locked account under overload: %v, want LockedError", err)
+	}
+	if _, err := e.svc.Login(ctx, auth.Login{Email: "someone@example.com", Password: "whatever-it-is"}); !errors.Is(err, auth.ErrOverloaded) {
+		t.Fatalf("other login under overload: %v, want ErrOverloaded", err)
 	}
 }
