@@ -239,8 +239,11 @@ func (s *Service) Verify(ctx context.Context, secret string) (VerifyResult, erro
 // work; both count towards the email's lock, which is kept whether or not an
 // account exists, so a lock reveals nothing either.
 func (s *Service) Login(ctx context.Context, in Login) (string, error) {
-	// The lockout comes first: it is the answer to credential stuffing and
-	// must hold whatever the load, and it costs no hashing.
+	release, err := s.hasher.Admit()
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	key := NormalizeEmail(in.Email)
 	now := s.cfg.Now()
 	until, err := s.store.LoginLockedUntil(ctx, key)
@@ -250,11 +253,6 @@ func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 	if now.Before(until) {
 		return "", &LockedError{RetryAfter: until.Sub(now)}
 	}
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return "", err
-	}
-	defer release()
 	acct, err := s.store.AccountByEmail(ctx, in.Email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return "", err

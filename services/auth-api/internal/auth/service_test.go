@@ -328,10 +328,11 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	}
 }
 
-// Under overload a locked account still gets its lockout answer (the defence
-// against credential stuffing holds whatever the load), while a login that
-// would need a hash is shed at once.
-func TestLockoutHoldsWhenHashingIsSaturated(t *testing.T) {
+// Under overload no password is checked, a locked account's included: the
+// gate sheds before any database work, so a flood cannot queue on the pool.
+// Once the load passes, the lockout answers again: overload never lets a
+// guess through and never clears a lock.
+func TestOverloadShedsBeforeLockoutAndKeepsIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, cheap)
 	ctx := context.Background()
@@ -344,19 +345,25 @@ func TestLockoutHoldsWhenHashingIsSaturated(t *testing.T) {
 	// Fill every slot and the whole queue: the hash time equals the timeout,
 	// so one waiter per slot.
 	e.hasher.SetRecentHashTime(time.Minute)
+	var held []func()
 	for range 8 {
 		release, err := e.hasher.Admit()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer release()
+		held = append(held, release)
+	}
+	for _, email := range []string{"victim@example.com", "someone@example.com"} {
+		if _, err := e.svc.Login(ctx, auth.Login{Email: email, Password: "guess-again"}); !errors.Is(err, auth.ErrOverloaded) {
+			t.Fatalf("%s under overload: %v, want ErrOverloaded", email, err)
+		}
+	}
+	for _, release := range held {
+		release()
 	}
 
 	var locked *auth.LockedError
 	if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: "guess-again"}); !errors.As(err, &locked) {
-		t.Fatalf("locked account under overload: %v, want LockedError", err)
-	}
-	if _, err := e.svc.Login(ctx, auth.Login{Email: "someone@example.com", Password: "whatever-it-is"}); !errors.Is(err, auth.ErrOverloaded) {
-		t.Fatalf("other login under overload: %v, want ErrOverloaded", err)
+		t.Fatalf("locked account after the overload: %v, want LockedError", err)
 	}
 }
