@@ -24,6 +24,10 @@ var (
 	ErrDuplicateEmail = errors.New("duplicate email")
 	// ErrNotFound is returned by a Store when no account has the email.
 	ErrNotFound = errors.New("not found")
+	// ErrUnavailable is wrapped by a Store around errors that mean the
+	// database cannot be reached right now (refused, lost, restarting): the
+	// request failed through no fault of its own and may be retried.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // ValidationError lists what is wrong with a request, field by field, in the

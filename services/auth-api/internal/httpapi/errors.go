@@ -25,6 +25,10 @@ type rateLimitedError struct{ retryAfter time.Duration }
 
 func (e *rateLimitedError) Error() string { return "rate limited" }
 
+// unavailableRetry is the Retry-After of a 503 while the database is away:
+// a restarting PostgreSQL is usually back within seconds.
+const unavailableRetry = 2 * time.Second
+
 type message struct {
 	Message string `json:"message"`
 }
@@ -66,6 +70,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, overlo
 	case errors.Is(err, auth.ErrOverloaded):
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(overloadRetry)))
 		writeJSON(w, http.StatusServiceUnavailable, message{"The service is busy. Try again shortly."})
+	case errors.Is(err, auth.ErrUnavailable):
+		// Logged: an operator wants to know, though the client is told to retry.
+		log.WarnContext(r.Context(), "database unavailable", "request_id", requestID(r.Context()), "error", err)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(unavailableRetry)))
+		writeJSON(w, http.StatusServiceUnavailable, message{"The service is temporarily unavailable. Try again shortly."})
 	default:
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "error", err)
 		writeJSON(w, http.StatusInternalServerError, message{"Internal server error."})

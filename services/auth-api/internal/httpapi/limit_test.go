@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -180,6 +181,7 @@ func TestFailuresBecomeJSON(t *testing.T) {
 		retry string
 	}{
 		{"hash slots exhausted", fakeAuth{err: auth.ErrOverloaded}, loginReq("a@b.co", "x"), 503, `{"message":"The service is busy. Try again shortly."}`, "2"},
+		{"database unavailable", fakeAuth{err: fmt.Errorf("%w: dial tcp: connection refused", auth.ErrUnavailable)}, loginReq("a@b.co", "x"), 503, `{"message":"The service is temporarily unavailable. Try again shortly."}`, "2"},
 		{"unexpected error", fakeAuth{err: context.DeadlineExceeded}, signupReq("a", "a@b.co"), 500, `{"message":"Internal server error."}`, ""},
 		{"panic", fakeAuth{panic: true}, signupReq("a", "a@b.co"), 500, `{"message":"Internal server error."}`, ""},
 		{"unexpected error on verify", fakeAuth{err: context.Canceled}, request{method: "GET", path: "/api/verify/abc"}, 500, `{"message":"Internal server error."}`, ""},

@@ -20,7 +20,8 @@ const uniqueViolation = "23505"
 // user.created event in one transaction. A conflict on the lower(email)
 // index becomes auth.ErrDuplicateEmail: concurrent signups of one address
 // wait on the index, and all but the first get the conflict, never a 500.
-func (s *Store) CreateAccount(ctx context.Context, a auth.Account, t auth.Token, ev events.Event) error {
+func (s *Store) CreateAccount(ctx context.Context, a auth.Account, t auth.Token, ev events.Event) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
 			`INSERT INTO users (uid, username, email, password_hash) VALUES ($1, $2, $3, $4)`,
@@ -40,7 +41,8 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.Account, t auth.Token,
 
 // Reissue locks the account so that concurrent reissues for one address
 // queue up: each revokes the tokens before it, and exactly one stays valid.
-func (s *Store) Reissue(ctx context.Context, email string, decide func(auth.Account) auth.Reissue) error {
+func (s *Store) Reissue(ctx context.Context, email string, decide func(auth.Account) auth.Reissue) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		a, err := accountByEmail(ctx, tx, email, true)
 		if err != nil {
@@ -65,7 +67,8 @@ func (s *Store) Reissue(ctx context.Context, email string, decide func(auth.Acco
 }
 
 // AccountByEmail finds an account whatever the letter case of email.
-func (s *Store) AccountByEmail(ctx context.Context, email string) (auth.Account, error) {
+func (s *Store) AccountByEmail(ctx context.Context, email string) (_ auth.Account, err error) {
+	defer markUnavailable(&err)
 	return accountByEmail(ctx, s.pool, email, false)
 }
 
@@ -98,9 +101,10 @@ func insertToken(ctx context.Context, q querier, uid string, t auth.Token) error
 // ConsumeToken uses the token and verifies its account in one transaction.
 // The conditional UPDATE makes concurrent clicks safe: exactly one consumes
 // it, the others then see it used.
-func (s *Store) ConsumeToken(ctx context.Context, hash []byte, now time.Time) (auth.TokenState, error) {
+func (s *Store) ConsumeToken(ctx context.Context, hash []byte, now time.Time) (_ auth.TokenState, err error) {
+	defer markUnavailable(&err)
 	var st auth.TokenState
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var uid string
 		err := tx.QueryRow(ctx,
 			`UPDATE verification_tokens SET used_at = $2
@@ -141,7 +145,8 @@ func (s *Store) ConsumeToken(ctx context.Context, hash []byte, now time.Time) (a
 
 // ReplacePasswordHash stores a rehashed password unless the hash changed
 // meanwhile (another replica's rehash wins; either is fine).
-func (s *Store) ReplacePasswordHash(ctx context.Context, uid, old, new string) error {
+func (s *Store) ReplacePasswordHash(ctx context.Context, uid, old, new string) (err error) {
+	defer markUnavailable(&err)
 	if _, err := s.pool.Exec(ctx,
 		`UPDATE users SET password_hash = $3, updated_at = now() WHERE uid = $1 AND password_hash = $2`,
 		uid, old, new); err != nil {

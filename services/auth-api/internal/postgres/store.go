@@ -5,11 +5,18 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
 
 // querier is satisfied by the pool and by a transaction, so one query function
@@ -45,4 +52,30 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// markUnavailable wraps errors that mean PostgreSQL cannot be reached now in
+// auth.ErrUnavailable, so the API answers 503 with Retry-After (and recovers
+// by itself once the server is back) instead of 500.
+func markUnavailable(err *error) {
+	if *err != nil && connectionLost(*err) && !errors.Is(*err, auth.ErrUnavailable) {
+		*err = fmt.Errorf("%w: %w", auth.ErrUnavailable, *err)
+	}
+}
+
+func connectionLost(err error) bool {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		// Class 08: connection exception; 57P01-03: shutting down, crashed,
+		// cannot connect now (starting up or recovering).
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		pgconn.Timeout(err) || pgconn.SafeToRetry(err)
 }

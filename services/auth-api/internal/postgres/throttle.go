@@ -14,9 +14,10 @@ import (
 // lives in PostgreSQL so that every replica sees the same state.
 
 // LoginLockedUntil returns the end of key's lock, zero when there is none.
-func (s *Store) LoginLockedUntil(ctx context.Context, key string) (time.Time, error) {
+func (s *Store) LoginLockedUntil(ctx context.Context, key string) (_ time.Time, err error) {
+	defer markUnavailable(&err)
 	var until *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT locked_until FROM login_throttle WHERE email = $1`, key).Scan(&until)
+	err = s.pool.QueryRow(ctx, `SELECT locked_until FROM login_throttle WHERE email = $1`, key).Scan(&until)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && until == nil) {
 		return time.Time{}, nil
 	}
@@ -28,9 +29,10 @@ func (s *Store) LoginLockedUntil(ctx context.Context, key string) (time.Time, er
 
 // RecordLoginFailure increments key's consecutive failures atomically (one
 // statement, so concurrent failures from several replicas all count).
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time) (int, error) {
+func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time) (_ int, err error) {
+	defer markUnavailable(&err)
 	var n int
-	err := s.pool.QueryRow(ctx,
+	err = s.pool.QueryRow(ctx,
 		`INSERT INTO login_throttle (email, failures, updated_at) VALUES ($1, 1, $2)
 		 ON CONFLICT (email) DO UPDATE SET failures = login_throttle.failures + 1, updated_at = $2
 		 RETURNING failures`, key, now).Scan(&n)
@@ -41,7 +43,8 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 }
 
 // LockLogin sets key's lock end.
-func (s *Store) LockLogin(ctx context.Context, key string, until time.Time) error {
+func (s *Store) LockLogin(ctx context.Context, key string, until time.Time) (err error) {
+	defer markUnavailable(&err)
 	if _, err := s.pool.Exec(ctx,
 		`UPDATE login_throttle SET locked_until = $2, updated_at = now() WHERE email = $1`, key, until); err != nil {
 		return fmt.Errorf("lock login: %w", err)
@@ -50,7 +53,8 @@ func (s *Store) LockLogin(ctx context.Context, key string, until time.Time) erro
 }
 
 // ResetLoginFailures forgets key after a successful login.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
+func (s *Store) ResetLoginFailures(ctx context.Context, key string) (err error) {
+	defer markUnavailable(&err)
 	if _, err := s.pool.Exec(ctx, `DELETE FROM login_throttle WHERE email = $1`, key); err != nil {
 		return fmt.Errorf("reset login failures: %w", err)
 	}
@@ -59,7 +63,8 @@ func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 
 // PruneLoginThrottle deletes entries untouched since before and not locked
 // beyond it, so that guessed addresses do not accumulate forever.
-func (s *Store) PruneLoginThrottle(ctx context.Context, before time.Time) (int64, error) {
+func (s *Store) PruneLoginThrottle(ctx context.Context, before time.Time) (_ int64, err error) {
+	defer markUnavailable(&err)
 	tag, err := s.pool.Exec(ctx,
 		`DELETE FROM login_throttle WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $1)`, before)
 	if err != nil {
