@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
@@ -23,6 +24,8 @@ const (
 	msgBlank        = "This field may not be blank."
 	msgInvalidEmail = "Enter a valid email address."
 	msgCommon       = "This password is too common."
+	msgControl      = "This field may not contain control characters."
+	msgNull         = "Null characters are not allowed." // DRF's wording
 )
 
 func msgMax(n int) string {
@@ -63,6 +66,10 @@ func (p Policy) ValidateSignup(in SignupInput) (Signup, error) {
 			ve.add("username", msgBlank)
 		case n > MaxUsernameLength:
 			ve.add("username", msgMax(MaxUsernameLength))
+		case strings.IndexFunc(s.Username, isLineControl) >= 0:
+			// NUL breaks PostgreSQL text; the rest has no place in a name
+			// shown in pages and mail (tabs included).
+			ve.add("username", msgControl)
 		}
 	}
 	if e, ok := required(&ve, "email", in.Email); ok {
@@ -78,6 +85,10 @@ func (p Policy) ValidateSignup(in SignupInput) (Signup, error) {
 			ve.add("password", msgMin(p.MinPasswordLength))
 		case n > MaxPasswordLength:
 			ve.add("password", msgMax(MaxPasswordLength))
+		case strings.IndexFunc(pw, unicode.IsControl) >= 0:
+			// Never typed into a form, and NUL truncates the password in
+			// other systems' C strings.
+			ve.add("password", msgControl)
 		case p.Common != nil && p.Common.Contains(pw):
 			ve.add("password", msgCommon)
 		case s.Email != "" && strings.EqualFold(pw, s.Email):
@@ -116,6 +127,10 @@ func (p Policy) ValidateLogin(in LoginInput) (Login, error) {
 			ve.add("password", msgBlank)
 		case n > MaxPasswordLength:
 			ve.add("password", msgMax(MaxPasswordLength))
+		case strings.IndexByte(pw, 0) >= 0:
+			// Only NUL: no password was ever set with it (DRF refused it
+			// too), while other controls may be in an old one.
+			ve.add("password", msgNull)
 		}
 	}
 	return l, ve.orNil()
@@ -150,6 +165,9 @@ func validEmail(ve *ValidationError, s string) (string, bool) {
 	case utf8.RuneCountInString(s) > MaxEmailLength:
 		ve.add("email", msgMax(MaxEmailLength))
 		return "", false
+	case strings.IndexFunc(s, isLineControl) >= 0:
+		ve.add("email", msgControl)
+		return "", false
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
@@ -162,6 +180,12 @@ func validEmail(ve *ValidationError, s string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// isLineControl: a C0 or C1 control character (NUL, tab, CR, LF, ...) or
+// a Unicode line or paragraph separator.
+func isLineControl(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 // NormalizeEmail is the form under which an email is unique and throttled:

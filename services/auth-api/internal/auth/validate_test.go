@@ -56,6 +56,18 @@ func TestValidateSignup(t *testing.T) {
 			map[string][]string{"password": {"The password is too similar to the email."}}, auth.Signup{}},
 		{"password equals username", auth.SignupInput{ptr("averylongusername"), ptr("a@b.co"), ptr("averylongusername")},
 			map[string][]string{"password": {"The password is too similar to the username."}}, auth.Signup{}},
+		{"NUL in username", auth.SignupInput{ptr("nul\x00user"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"tab in username", auth.SignupInput{ptr("a\tb"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"CR/LF in username", auth.SignupInput{ptr("Eve\r\nBcc: x@y.z"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"C1 control in username", auth.SignupInput{ptr("a\u0085b"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"line separator in username", auth.SignupInput{ptr("a\u2028b"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"paragraph separator in username", auth.SignupInput{ptr("a\u2029b"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"NUL in email", auth.SignupInput{ptr("j"), ptr("a\x00@b.co"), ptr(good)}, map[string][]string{"email": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"CR/LF in email", auth.SignupInput{ptr("j"), ptr("a@b.co\r\nBcc: x@y.z"), ptr(good)}, map[string][]string{"email": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"NUL in password", auth.SignupInput{ptr("j"), ptr("a@b.co"), ptr("Passw0rd\x00-long-enough")}, map[string][]string{"password": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"ESC in password", auth.SignupInput{ptr("j"), ptr("a@b.co"), ptr("Passw0rd\x1b-long-enough")}, map[string][]string{"password": {"This field may not contain control characters."}}, auth.Signup{}},
+		{"non-ASCII password is fine", auth.SignupInput{ptr("j"), ptr("a@b.co"), ptr("pässwörd-ünïcode ✓")}, nil,
+			auth.Signup{Username: "j", Email: "a@b.co", Password: "pässwörd-ünïcode ✓"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +97,18 @@ func TestValidateLoginAndEmail(t *testing.T) {
 	if _, err := p.ValidateLogin(auth.LoginInput{Email: ptr("nope")}); !errors.As(err, &ve) ||
 		!reflect.DeepEqual(ve.Fields, map[string][]string{"email": {"Enter a valid email address."}, "password": {"This field is required."}}) {
 		t.Fatalf("ValidateLogin = %v", err)
+	}
+	// NUL is refused at login; other controls may be in an old password.
+	if _, err := p.ValidateLogin(auth.LoginInput{Email: ptr("a@b.co"), Password: ptr("pass\x00word")}); !errors.As(err, &ve) ||
+		!reflect.DeepEqual(ve.Fields, map[string][]string{"password": {"Null characters are not allowed."}}) {
+		t.Fatalf("ValidateLogin with NUL = %v", err)
+	}
+	if _, err := p.ValidateLogin(auth.LoginInput{Email: ptr("a@b.co"), Password: ptr("old\tpassword")}); err != nil {
+		t.Fatalf("login with a tab in the password is a validation error: %v", err)
+	}
+	if _, err := p.ValidateEmail(ptr("a@b.co\r\nBcc: x@y.z")); !errors.As(err, &ve) ||
+		!reflect.DeepEqual(ve.Fields, map[string][]string{"email": {"This field may not contain control characters."}}) {
+		t.Fatalf("ValidateEmail with CR/LF = %v", err)
 	}
 	if got, err := p.ValidateEmail(ptr(" A@B.co ")); err != nil || got != "A@B.co" {
 		t.Fatalf("ValidateEmail = %q, %v", got, err)

@@ -77,6 +77,37 @@ func TestBadRequests(t *testing.T) {
 		{"malformed JSON", request{method: "POST", path: "/api/signup/", body: `{"username":`}, 400, `{"message":"Malformed JSON."}`},
 		{"two JSON values", request{method: "POST", path: "/api/login/", body: `{} {}`}, 400, `{"message":"Malformed JSON."}`},
 		{"not an object", request{method: "POST", path: "/api/login/", body: `[1,2]`}, 400, `{"message":"Malformed JSON."}`},
+		// Hostile input (tools/faults): a JSON 400, nothing stored.
+		{"invalid UTF-8 in username", request{method: "POST", path: "/api/signup/", body: "{\"username\":\"bad\xff\xfe\",\"email\":\"u1@example.com\",\"password\":\"correct-horse-42\"}"},
+			400, bodyMessage},
+		{"invalid UTF-8 in password", request{method: "POST", path: "/api/login/", body: "{\"email\":\"u2@example.com\",\"password\":\"Passw0rd-\xed\xa0\x80-long\"}"},
+			400, bodyMessage},
+		{"invalid UTF-8 in an unknown field", request{method: "POST", path: "/api/verify/resend/", body: "{\"email\":\"u3@example.com\",\"x\":\"\xc3\x28\"}"},
+			400, bodyMessage},
+		{"duplicate key", request{method: "POST", path: "/api/signup/", body: `{"username":"dup","email":"d1@example.com","email":"d2@example.com","password":"correct-horse-42"}`},
+			400, bodyMessage},
+		{"duplicate key differing in case", request{method: "POST", path: "/api/login/", body: `{"email":"d1@example.com","EMAIL":"d2@example.com","password":"x"}`},
+			400, bodyMessage},
+		{"duplicate key, escaped", request{method: "POST", path: "/api/verify/resend/", body: `{"email":"d1@example.com","\u0065mail":"d2@example.com"}`},
+			400, bodyMessage},
+		{"duplicate unknown key", request{method: "POST", path: "/api/verify/resend/", body: `{"email":"d1@example.com","x":1,"x":2}`},
+			400, bodyMessage},
+		{"same key in a nested object is fine", request{method: "POST", path: "/api/verify/resend/", body: `{"email":"d1@example.com","x":{"email":1},"y":{"email":2}}`},
+			200, `{"message":"If the account exists and is unverified, a new verification email is on its way."}`},
+		{"NUL in username", request{method: "POST", path: "/api/signup/", body: `{"username":"nul\u0000user","email":"n1@example.com","password":"correct-horse-42"}`},
+			400, `{"username":["This field may not contain control characters."]}`},
+		{"tab in username", request{method: "POST", path: "/api/signup/", body: `{"username":"a\tb","email":"n1@example.com","password":"correct-horse-42"}`},
+			400, `{"username":["This field may not contain control characters."]}`},
+		{"line separator in username", request{method: "POST", path: "/api/signup/", body: `{"username":"a\u2028b","email":"n1@example.com","password":"correct-horse-42"}`},
+			400, `{"username":["This field may not contain control characters."]}`},
+		{"NUL in email", request{method: "POST", path: "/api/signup/", body: `{"username":"u","email":"n2\u0000@example.com","password":"correct-horse-42"}`},
+			400, `{"email":["This field may not contain control characters."]}`},
+		{"CR/LF in resend email", request{method: "POST", path: "/api/verify/resend/", body: `{"email":"n3@example.com\r\nBcc: v@example.org"}`},
+			400, `{"email":["This field may not contain control characters."]}`},
+		{"NUL in password", request{method: "POST", path: "/api/signup/", body: `{"username":"u","email":"n4@example.com","password":"Passw0rd\u0000-long-enough"}`},
+			400, `{"password":["This field may not contain control characters."]}`},
+		{"NUL in login password", request{method: "POST", path: "/api/login/", body: `{"email":"n4@example.com","password":"Passw0rd\u0000-long-enough"}`},
+			400, `{"password":["Null characters are not allowed."]}`},
 		{"body over 64 KiB", request{method: "POST", path: "/api/signup/", body: big}, 413, `{"message":"Request body too large (limit 64 KiB)."}`},
 		{"form content type", request{method: "POST", path: "/api/login/", body: `email=a`, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
 			415, `{"message":"Unsupported media type; send application/json."}`},
@@ -92,7 +123,15 @@ func TestBadRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := h.do(t, tt.rq)
-			if rec.Code != tt.code || body(rec) != tt.body {
+			if tt.body == bodyMessage {
+				// A body-level problem: {"message": "..."}, whatever the wording.
+				var m map[string]any
+				err := json.Unmarshal(rec.Body.Bytes(), &m)
+				if msg, ok := m["message"].(string); err != nil || len(m) != 1 || !ok || msg == "" {
+					t.Fatalf("got %d %s, want %d {\"message\": ...}", rec.Code, body(rec), tt.code)
+				}
+			}
+			if rec.Code != tt.code || tt.body != bodyMessage && body(rec) != tt.body {
 				t.Fatalf("got %d %s, want %d %s", rec.Code, body(rec), tt.code, tt.body)
 			}
 			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
@@ -104,7 +143,13 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
+	if n := h.count(t, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM verification_tokens)`); n != 0 {
+		t.Errorf("rejected requests stored %d users and tokens", n)
+	}
 }
+
+// bodyMessage in a test's want body: any {"message": "..."} body.
+const bodyMessage = "{message}"
 
 // Neither status nor body tells an existing account from an unknown one.
 func TestNoAccountEnumeration(t *testing.T) {

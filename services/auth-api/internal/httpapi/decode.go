@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
@@ -13,17 +17,45 @@ import (
 // MaxBodyBytes caps every request body.
 const MaxBodyBytes = 64 << 10
 
+// badBodyError is a body rejected as a whole, with the reason for the
+// client. It unwraps to errMalformed, so it is a 400 wherever that is.
+type badBodyError struct{ msg string }
+
+func (e *badBodyError) Error() string { return e.msg }
+func (e *badBodyError) Unwrap() error { return errMalformed }
+
+var (
+	// encoding/json would turn invalid bytes into U+FFFD, making different
+	// passwords the same one.
+	errNotUTF8 = &badBodyError{"Request body must be valid UTF-8 JSON."}
+	// encoding/json would keep the last of the values (matching names
+	// case-insensitively), which other parsers in the path may not.
+	errDuplicateKey = &badBodyError{"Request body has a duplicate key; send each field once."}
+)
+
 // decode reads a JSON object from r's body into dst. Unknown fields are
 // ignored, as the seed did. A field of the wrong JSON type is reported
-// against that field, like DRF's "Not a valid string.".
+// against that field, like DRF's "Not a valid string.". A body that is not
+// valid UTF-8, or an object with a key twice, is rejected as a whole.
 func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return errUnsupportedMedia
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	err := dec.Decode(dst)
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return errTooLarge
+	case err != nil:
+		return errMalformed
+	case !utf8.Valid(raw):
+		return errNotUTF8
+	case hasDuplicateKey(raw):
+		return errDuplicateKey
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	err = dec.Decode(dst)
 	if err == nil {
 		// Exactly one JSON value: trailing garbage is malformed.
 		switch _, terr := dec.Token(); {
@@ -33,19 +65,58 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 			err = terr
 		}
 	}
-	var tooLarge *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &tooLarge):
-		return errTooLarge
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		// Read the rest so a too-large body still answers 413.
-		if _, err := io.Copy(io.Discard, body); errors.As(err, &tooLarge) {
-			return errTooLarge
-		}
 		return &auth.ValidationError{Fields: map[string][]string{typeErr.Field: {"Not a valid string."}}}
 	}
 	return errMalformed
+}
+
+// hasDuplicateKey reports whether raw is an object with a key twice at the
+// top level, comparing keys as encoding/json matches them to fields (case
+// folded). Anything that is not a well-formed object is left to the decoder.
+func hasDuplicateKey(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		k, ok := t.(string)
+		if !ok {
+			return false
+		}
+		k = foldKey(k)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		var v json.RawMessage // skipped; the decoder's depth limit applies
+		if err := dec.Decode(&v); err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// foldKey maps every rune to the smallest of its simple case folds, so that
+// keys encoding/json treats as one name ("email", "EMAIL", "\u212a"/"k")
+// compare equal.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		lo := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < lo {
+				lo = f
+			}
+		}
+		return lo
+	}, s)
 }
