@@ -29,7 +29,7 @@ test-rules: ## promtool checks and unit tests of the alert rules
 	@if [ -x deploy/observability-test.sh ]; then deploy/observability-test.sh; fi
 
 test-faults: build ## the fault matrix: real processes, injected outages, nothing lost
-	cd tools && go test -count=1 -timeout 60m -tags faults ./faults/...
+	cd tools && go test -v -count=1 -timeout 60m -tags faults ./faults/...
 
 dev: ## run the whole system locally (Ctrl-C stops it); DEVFLAGS=-events prints every event
 	@mkdir -p bin

@@ -211,13 +211,12 @@ var ErrTokenExpired = fmt.Errorf("%w: expired", ErrTokenInvalid)
 // its lifetime answers AlreadyVerified: mail scanners open links before
 // people do, and the person's click must still succeed.
 func (s *Service) Verify(ctx context.Context, secret string) (VerifyResult, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(secret)
-	if err != nil || len(raw) != tokenBytes {
-		return 0, ErrTokenInvalid
+	hash, err := TokenHash(secret)
+	if err != nil {
+		return 0, err
 	}
 	now := s.cfg.Now()
-	sum := sha256.Sum256(raw)
-	st, err := s.store.ConsumeToken(ctx, sum[:], now)
+	st, err := s.store.ConsumeToken(ctx, hash, now)
 	switch {
 	case err != nil:
 		return 0, err
@@ -232,6 +231,18 @@ func (s *Service) Verify(ctx context.Context, secret string) (VerifyResult, erro
 	default: // revoked by a newer token
 		return 0, ErrTokenInvalid
 	}
+}
+
+// TokenHash parses the secret of a verification link — exactly tokenBytes in
+// canonical unpadded base64url, so that one token has one spelling — and
+// returns the SHA-256 that tokens are stored by, or ErrTokenInvalid.
+func TokenHash(secret string) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(secret)
+	if err != nil || len(raw) != tokenBytes {
+		return nil, ErrTokenInvalid
+	}
+	sum := sha256.Sum256(raw)
+	return sum[:], nil
 }
 
 // Login checks credentials and returns the account's uid. Unknown email and

@@ -26,6 +26,7 @@ const (
 	msgCommon       = "This password is too common."
 	msgControl      = "This field may not contain control characters."
 	msgNull         = "Null characters are not allowed." // DRF's wording
+	msgReplacement  = "This field may not contain the character U+FFFD."
 )
 
 func msgMax(n int) string {
@@ -89,6 +90,10 @@ func (p Policy) ValidateSignup(in SignupInput) (Signup, error) {
 			// Never typed into a form, and NUL truncates the password in
 			// other systems' C strings.
 			ve.add("password", msgControl)
+		case strings.ContainsRune(pw, utf8.RuneError):
+			// JSON's lone-surrogate escapes (\ud800) decode to U+FFFD, so
+			// different passwords would hash alike.
+			ve.add("password", msgReplacement)
 		case p.Common != nil && p.Common.Contains(pw):
 			ve.add("password", msgCommon)
 		case s.Email != "" && strings.EqualFold(pw, s.Email):

@@ -41,10 +41,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, overlo
 		ve     *auth.ValidationError
 		locked *auth.LockedError
 		rl     *rateLimitedError
+		bad    *badBodyError
 	)
 	switch {
 	case errors.As(err, &ve):
 		writeJSON(w, http.StatusBadRequest, ve.Fields)
+	case errors.As(err, &bad):
+		writeJSON(w, http.StatusBadRequest, message{bad.msg})
 	case errors.Is(err, errMalformed):
 		writeJSON(w, http.StatusBadRequest, message{"Malformed JSON."})
 	case errors.Is(err, errTooLarge):
