@@ -59,7 +59,7 @@ func TestValidateSignup(t *testing.T) {
 		{"NUL in username", auth.SignupInput{ptr("nul\x00user"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
 		{"tab in username", auth.SignupInput{ptr("a\tb"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
 		{"CR/LF in username", auth.SignupInput{ptr("Eve\r\nBcc: x@y.z"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
-		{"replacement character in password (a lone surrogate escape)", auth.SignupInput{ptr("ann"), ptr("a@b.co"), ptr("passuFFFDword-long")}, map[string][]string{"password": {"This field may not contain the character U+FFFD."}}, auth.Signup{}},
+		{"replacement character in password (a lone surrogate escape)", auth.SignupInput{ptr("ann"), ptr("a@b.co"), ptr("pass\uFFFDword-long")}, map[string][]string{"password": {"This field may not contain the character U+FFFD."}}, auth.Signup{}},
 		{"C1 control in username", auth.SignupInput{ptr("a\u0085b"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
 		{"line separator in username", auth.SignupInput{ptr("a\u2028b"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
 		{"paragraph separator in username", auth.SignupInput{ptr("a\u2029b"), ptr("a@b.co"), ptr(good)}, map[string][]string{"username": {"This field may not contain control characters."}}, auth.Signup{}},
