@@ -53,7 +53,7 @@ func NewDatabase(t testing.TB, tpl Template) string {
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatalf("pgtest: PostgreSQL is not reachable at %s: %v\n"+
-			"start it (e.g. pg_ctlcluster 15 main start) or set KAIROS_TEST_DATABASE_URL", redact(admin), err)
+			"start it (e.g. pg_ctlcluster 15 main start) or set KAIROS_TEST_DATABASE_URL", Redact(admin), err)
 	}
 	defer conn.Close(context.Background())
 
@@ -79,7 +79,7 @@ func NewDatabase(t testing.TB, tpl Template) string {
 			t.Errorf("pgtest: drop %s: %v", name, err)
 		}
 	})
-	return withDatabase(admin, name)
+	return WithDatabase(admin, name)
 }
 
 // ensureTemplate builds the template once per schema. A session advisory lock
@@ -106,7 +106,7 @@ func ensureTemplate(ctx context.Context, conn *pgx.Conn, admin, name string, tpl
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s", building)); err != nil {
 		return err
 	}
-	if err := tpl.Migrate(ctx, withDatabase(admin, building)); err != nil {
+	if err := tpl.Migrate(ctx, WithDatabase(admin, building)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	// Renaming last means a half-built template is never used.
@@ -117,7 +117,8 @@ func ensureTemplate(ctx context.Context, conn *pgx.Conn, admin, name string, tpl
 	return err
 }
 
-func withDatabase(raw, db string) string {
+// WithDatabase returns the PostgreSQL URL raw pointing at database db.
+func WithDatabase(raw, db string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return raw
@@ -126,7 +127,8 @@ func withDatabase(raw, db string) string {
 	return u.String()
 }
 
-func redact(raw string) string {
+// Redact hides the password of a URL before it is printed or logged.
+func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"

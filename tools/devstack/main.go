@@ -24,6 +24,7 @@ import (
 
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/agenttest"
+	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
 	"github.com/kairos-platform/identity/tools/internal/stack"
 )
@@ -79,9 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	out.line("devstack", "migrating "+redactURL(dbURL))
+	out.line("devstack", "migrating "+pgtest.Redact(dbURL))
 	if err := migrations.UpURL(ctx, dbURL); err != nil {
-		return fmt.Errorf("migrate %s: %w", redactURL(dbURL), err)
+		return fmt.Errorf("migrate %s: %w", pgtest.Redact(dbURL), err)
 	}
 
 	// NATS: NATS_URL, or JetStream in this process with its store in .cache.
@@ -213,7 +214,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	out.block(banner(bannerInfo{
 		api: localURL(opts.httpAddr), authAdmin: localURL(opts.adminAddr), notifierAdmin: notifierAdmin,
-		database: redactURL(dbURL), nats: natsURL, natsNote: natsNote, smtp: mail.Addr(), agent: agent.URL,
+		database: pgtest.Redact(dbURL), nats: natsURL, natsNote: natsNote, smtp: mail.Addr(), agent: agent.URL,
 	}))
 
 	// Run until Ctrl-C, or until auth-api dies (then there is nothing to use).

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kairos-platform/identity/pkg/pgtest"
 )
 
 // localServer is where devstack looks for PostgreSQL without DATABASE_URL.
@@ -21,7 +22,7 @@ func ensureDatabase(ctx context.Context, databaseURL string) (string, error) {
 	if databaseURL != "" {
 		conn, err := connect(ctx, databaseURL)
 		if err != nil {
-			return "", fmt.Errorf("DATABASE_URL (%s) does not answer: %w", redactURL(databaseURL), err)
+			return "", fmt.Errorf("DATABASE_URL (%s) does not answer: %w", pgtest.Redact(databaseURL), err)
 		}
 		conn.Close(context.Background())
 		return databaseURL, nil
@@ -47,7 +48,7 @@ or point devstack at any PostgreSQL (13 or newer) you have:
 			return "", fmt.Errorf("create database %s: %w", localDatabase, err)
 		}
 	}
-	return withDatabase(localServer, localDatabase), nil
+	return pgtest.WithDatabase(localServer, localDatabase), nil
 }
 
 func connect(ctx context.Context, u string) (*pgx.Conn, error) {
@@ -62,22 +63,4 @@ func connect(ctx context.Context, u string) (*pgx.Conn, error) {
 		return nil, err
 	}
 	return conn, nil
-}
-
-func withDatabase(raw, db string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.Path = "/" + db
-	return u.String()
-}
-
-// redactURL hides a password before a URL is printed.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -42,7 +41,7 @@ func SharedDatabase(ctx context.Context) (*Postgres, error) {
 func (p *Postgres) createDatabase(ctx context.Context) error {
 	conn, err := pgx.Connect(ctx, p.AdminURL)
 	if err != nil {
-		return fmt.Errorf("postgres: %s is not reachable: %w (start it, e.g. pg_ctlcluster 15 main start, or set KAIROS_TEST_DATABASE_URL)", redact(p.AdminURL), err)
+		return fmt.Errorf("postgres: %s is not reachable: %w (start it, e.g. pg_ctlcluster 15 main start, or set KAIROS_TEST_DATABASE_URL)", pgtest.Redact(p.AdminURL), err)
 	}
 	defer conn.Close(context.Background())
 	b := make([]byte, 6)
@@ -51,7 +50,7 @@ func (p *Postgres) createDatabase(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+p.name); err != nil {
 		return fmt.Errorf("postgres: create database: %w", err)
 	}
-	p.DatabaseURL = withDatabase(p.AdminURL, p.name)
+	p.DatabaseURL = pgtest.WithDatabase(p.AdminURL, p.name)
 	if err := migrations.UpURL(ctx, p.DatabaseURL); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
@@ -179,21 +178,4 @@ func (p *Postgres) Close() {
 		return
 	}
 	_ = p.DropDatabase(ctx)
-}
-
-func withDatabase(raw, db string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.Path = "/" + db
-	return u.String()
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
