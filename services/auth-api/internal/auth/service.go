@@ -237,6 +237,11 @@ func (s *Service) Verify(ctx context.Context, secret string) (VerifyResult, erro
 // canonical unpadded base64url, so that one token has one spelling — and
 // returns the SHA-256 that tokens are stored by, or ErrTokenInvalid.
 func TokenHash(secret string) ([]byte, error) {
+	// The length first: the decoder skips CR and LF even in strict mode, so
+	// "ab\ncd" would be another spelling of "abcd" (found by FuzzTokenHash).
+	if len(secret) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+		return nil, ErrTokenInvalid
+	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(secret)
 	if err != nil || len(raw) != tokenBytes {
 		return nil, ErrTokenInvalid
