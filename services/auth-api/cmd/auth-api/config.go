@@ -5,10 +5,10 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
 
@@ -44,125 +44,66 @@ func (c config) String() string {
 		c.HTTPAddr, c.AdminAddr, redactURL(c.NATSURL), c.PublicURL)
 }
 
-// env reads variables with defaults and remembers the first bad one, so that
-// loadConfig reads straight down and fails with one line naming it.
-type env struct {
-	getenv func(string) string
-	err    error
-}
-
-func (e *env) fail(name, val, why string) {
-	if e.err == nil {
-		e.err = fmt.Errorf("%s: %q %s", name, val, why)
-	}
-}
-
-func (e *env) str(name, def string) string {
-	if v := strings.TrimSpace(e.getenv(name)); v != "" {
-		return v
-	}
-	return def
-}
-
-func (e *env) integer(name string, def, lo, hi int) int {
-	v := e.str(name, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		e.fail(name, v, fmt.Sprintf("is not an integer from %d to %d", lo, hi))
-		return def
-	}
-	return n
-}
-
-func (e *env) float(name string, def, lo float64) float64 {
-	v := e.str(name, "")
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < lo || f != f {
-		e.fail(name, v, fmt.Sprintf("is not a number of at least %g", lo))
-		return def
-	}
-	return f
-}
-
-func (e *env) duration(name string, def, lo time.Duration) time.Duration {
-	v := e.str(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < lo {
-		e.fail(name, v, fmt.Sprintf("is not a duration of at least %s (e.g. 30s, 24h)", lo))
-		return def
-	}
-	return d
-}
-
-func (e *env) httpURL(name, def string) string {
-	v := e.str(name, def)
+func httpURL(e *envconf.Env, name, def string) string {
+	v := e.Str(name, def)
 	if v == "" {
 		return ""
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		e.fail(name, redactURL(v), "is not an http(s) URL")
+		e.Fail(name, "%q is not an http(s) URL", redactURL(v))
 	}
 	return v
 }
 
 // loadConfig reads and checks every variable.
 func loadConfig(getenv func(string) string) (config, error) {
-	e := &env{getenv: getenv}
+	e := envconf.New(getenv)
 	c := config{
-		DatabaseURL:       e.databaseURL(),
-		HTTPAddr:          e.str("HTTP_ADDR", ":8080"),
-		AdminAddr:         e.str("ADMIN_ADDR", ":9090"),
-		NATSURL:           e.str("NATS_URL", "nats://127.0.0.1:4222"),
-		StreamReplicas:    e.integer("NATS_STREAM_REPLICAS", 1, 1, 5),
-		PublicURL:         strings.TrimRight(e.httpURL("PUBLIC_URL", "http://localhost:8080"), "/"),
-		TokenTTL:          e.duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
-		PasswordMinLength: e.integer("PASSWORD_MIN_LENGTH", 8, 8, auth.MaxPasswordLength),
+		DatabaseURL:       databaseURL(e),
+		HTTPAddr:          e.Str("HTTP_ADDR", ":8080"),
+		AdminAddr:         e.Str("ADMIN_ADDR", ":9090"),
+		NATSURL:           e.Str("NATS_URL", "nats://127.0.0.1:4222"),
+		StreamReplicas:    e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
+		PublicURL:         strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
+		TokenTTL:          e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
+		PasswordMinLength: e.Int("PASSWORD_MIN_LENGTH", 8, 8, auth.MaxPasswordLength),
 		Argon2: auth.Params{
-			MemoryKiB:   uint32(e.integer("ARGON2_MEMORY_KIB", auth.MinMemoryKiB, auth.MinMemoryKiB, 4<<20)),
-			Time:        uint32(e.integer("ARGON2_TIME", auth.MinTime, auth.MinTime, 100)),
-			Parallelism: uint8(e.integer("ARGON2_PARALLELISM", auth.MinParallelism, auth.MinParallelism, 255)),
+			MemoryKiB:   uint32(e.Int("ARGON2_MEMORY_KIB", auth.MinMemoryKiB, auth.MinMemoryKiB, 4<<20)),
+			Time:        uint32(e.Int("ARGON2_TIME", auth.MinTime, auth.MinTime, 100)),
+			Parallelism: uint8(e.Int("ARGON2_PARALLELISM", auth.MinParallelism, auth.MinParallelism, 255)),
 		},
-		HashConcurrency:  e.integer("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-		HashQueueTimeout: e.duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
-		LoginMaxFailures: e.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
-		IPRateLimitRPS:   e.float("IP_RATE_LIMIT_RPS", 10, 0),
-		IPRateLimitBurst: e.integer("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
-		ShutdownTimeout:  e.duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
-		OutboxRetention:  e.duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
-		LogLevel:         e.str("LOG_LEVEL", "info"),
-		LogFormat:        e.str("LOG_FORMAT", "json"),
+		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
+		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
+		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
+		IPRateLimitRPS:   e.Float("IP_RATE_LIMIT_RPS", 10, 0),
+		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
+		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
+		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
+		LogLevel:         e.Str("LOG_LEVEL", "info"),
+		LogFormat:        e.Str("LOG_FORMAT", "json"),
 	}
-	if v := e.httpURL("VERIFY_REDIRECT_URL", ""); v != "" {
+	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
 	}
-	for _, s := range e.list("TRUSTED_PROXIES") {
+	for _, s := range e.List("TRUSTED_PROXIES") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			// A bare address is a /32 (or /128).
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				e.fail("TRUSTED_PROXIES", s, "is not a CIDR (e.g. 10.0.0.0/8) or an IP address")
+				e.Fail("TRUSTED_PROXIES", "%q is not a CIDR (e.g. 10.0.0.0/8) or an IP address", s)
 				continue
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
-	for _, o := range e.list("CORS_ALLOWED_ORIGINS") {
+	for _, o := range e.List("CORS_ALLOWED_ORIGINS") {
 		u, err := url.Parse(o)
 		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			e.fail("CORS_ALLOWED_ORIGINS", o, "is not an exact origin like https://app.example.com (no *, no path)")
+			e.Fail("CORS_ALLOWED_ORIGINS", "%q is not an exact origin like https://app.example.com (no *, no path)", o)
 			continue
 		}
 		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
@@ -170,38 +111,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
-		e.fail("LOG_LEVEL", c.LogLevel, "is not one of debug, info, warn, error")
+		e.Fail("LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	switch strings.ToLower(c.LogFormat) {
 	case "json", "text":
 	default:
-		e.fail("LOG_FORMAT", c.LogFormat, "is not one of json, text")
+		e.Fail("LOG_FORMAT", "%q is not one of json, text", c.LogFormat)
 	}
-	return c, e.err
+	return c, e.Err()
 }
 
-func (e *env) databaseURL() string {
-	v := e.str("DATABASE_URL", "")
+func databaseURL(e *envconf.Env) string {
+	v := e.Str("DATABASE_URL", "")
 	if v == "" {
-		if e.err == nil {
-			e.err = fmt.Errorf("DATABASE_URL: required (e.g. postgres://postgres@127.0.0.1:5432/kairos?sslmode=disable)")
-		}
+		e.Fail("DATABASE_URL", "required (e.g. postgres://postgres@127.0.0.1:5432/kairos?sslmode=disable)")
 		return ""
 	}
 	if u, err := url.Parse(v); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		e.fail("DATABASE_URL", redactURL(v), "is not a postgres:// URL")
+		e.Fail("DATABASE_URL", "%q is not a postgres:// URL", redactURL(v))
 	}
 	return v
-}
-
-func (e *env) list(name string) []string {
-	var out []string
-	for _, s := range strings.Split(e.getenv(name), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // redactURL hides the password of a URL, for error messages and logs.

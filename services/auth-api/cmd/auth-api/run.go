@@ -19,6 +19,7 @@ import (
 
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/admin"
+	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
@@ -50,11 +51,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // migrate applies the embedded migrations under goose's advisory lock, so
 // several concurrent runs (pods, a Job) are safe, and exits.
 func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	e := &env{getenv: getenv}
-	dbURL := e.databaseURL()
-	logger, err := telemetry.NewLogger(stdout, e.str("LOG_LEVEL", "info"), e.str("LOG_FORMAT", "json"))
-	if e.err != nil {
-		return e.err
+	e := envconf.New(getenv)
+	dbURL := databaseURL(e)
+	logger, err := telemetry.NewLogger(stdout, e.Str("LOG_LEVEL", "info"), e.Str("LOG_FORMAT", "json"))
+	if err := e.Err(); err != nil {
+		return err
 	}
 	if err != nil {
 		return err

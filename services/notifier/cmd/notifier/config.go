@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/services/notifier/internal/notify"
 )
 
@@ -57,68 +57,22 @@ func (c config) String() string {
 	return fmt.Sprintf("%+v", plain(c))
 }
 
-// env reads variables with defaults and collects the first error, which
-// names the variable.
-type env struct {
-	getenv func(string) string
-	err    error
-}
-
-func (e *env) str(name, def string) string {
-	if v := strings.TrimSpace(e.getenv(name)); v != "" {
-		return v
-	}
-	return def
-}
-
-func (e *env) fail(name, format string, args ...any) {
-	if e.err == nil {
-		e.err = fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
-	}
-}
-
-func (e *env) int(name string, def, lo, hi int) int {
-	v := e.str(name, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		e.fail(name, "%q is not a whole number from %d to %d", v, lo, hi)
-		return def
-	}
-	return n
-}
-
-func (e *env) duration(name string, def, lo time.Duration) time.Duration {
-	v := e.str(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < lo {
-		e.fail(name, "%q is not a duration of at least %s (e.g. 5s, 2m)", v, lo)
-		return def
-	}
-	return d
-}
-
 // natsConfig is the part the dlq subcommands need.
 func loadNATSConfig(getenv func(string) string) (config, error) {
-	e := &env{getenv: getenv}
+	e := envconf.New(getenv)
 	c := config{
-		NATSURL:      e.str("NATS_URL", "nats://127.0.0.1:4222"),
-		NATSReplicas: e.int("NATS_STREAM_REPLICAS", 1, 1, 5),
-		LogLevel:     e.str("LOG_LEVEL", "info"),
-		LogFormat:    e.str("LOG_FORMAT", "json"),
+		NATSURL:      e.Str("NATS_URL", "nats://127.0.0.1:4222"),
+		NATSReplicas: e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
+		LogLevel:     e.Str("LOG_LEVEL", "info"),
+		LogFormat:    e.Str("LOG_FORMAT", "json"),
 	}
 	for _, u := range strings.Split(c.NATSURL, ",") {
 		if p, err := url.Parse(strings.TrimSpace(u)); err != nil || p.Host == "" {
-			e.fail("NATS_URL", "%q is not a list of nats://host:port URLs", c.NATSURL)
+			e.Fail("NATS_URL", "%q is not a list of nats://host:port URLs", c.NATSURL)
 			break
 		}
 	}
-	return c, e.err
+	return c, e.Err()
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -126,63 +80,63 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
-	e := &env{getenv: getenv}
-	c.AdminAddr = e.str("ADMIN_ADDR", ":9091")
+	e := envconf.New(getenv)
+	c.AdminAddr = e.Str("ADMIN_ADDR", ":9091")
 
-	c.SMTPAddr = e.str("SMTP_ADDR", "localhost:1025")
+	c.SMTPAddr = e.Str("SMTP_ADDR", "localhost:1025")
 	c.SMTPUsername = getenv("SMTP_USERNAME")
 	c.SMTPPassword = getenv("SMTP_PASSWORD")
-	c.SMTPTLS = strings.ToLower(e.str("SMTP_TLS", "starttls"))
-	c.SMTPTimeout = e.duration("SMTP_TIMEOUT", 15*time.Second, 10*time.Millisecond)
+	c.SMTPTLS = strings.ToLower(e.Str("SMTP_TLS", "starttls"))
+	c.SMTPTimeout = e.Duration("SMTP_TIMEOUT", 15*time.Second, 10*time.Millisecond)
 	switch c.SMTPTLS {
 	case "starttls", "tls", "none":
 	default:
-		e.fail("SMTP_TLS", "%q is not one of starttls, tls, none", c.SMTPTLS)
+		e.Fail("SMTP_TLS", "%q is not one of starttls, tls, none", c.SMTPTLS)
 	}
 	if c.SMTPPassword != "" && c.SMTPUsername == "" {
-		e.fail("SMTP_PASSWORD", "set without SMTP_USERNAME")
+		e.Fail("SMTP_PASSWORD", "set without SMTP_USERNAME")
 	}
 
-	from := e.str("MAIL_FROM", "Kairos <no-reply@localhost>")
+	from := e.Str("MAIL_FROM", "Kairos <no-reply@localhost>")
 	if a, err := mail.ParseAddress(from); err != nil || notify.HasControl(from) {
-		e.fail("MAIL_FROM", "%q is not an address like \"Kairos <no-reply@example.com>\"", from)
+		e.Fail("MAIL_FROM", "%q is not an address like \"Kairos <no-reply@example.com>\"", from)
 	} else {
 		c.MailFrom = notify.Address{Name: a.Name, Email: a.Address}
 	}
-	c.SubjectVerification = e.str("MAIL_SUBJECT_VERIFICATION", "Confirm your email address for Kairos")
-	c.SubjectDuplicateSignup = e.str("MAIL_SUBJECT_DUPLICATE_SIGNUP", "You already have a Kairos account")
+	c.SubjectVerification = e.Str("MAIL_SUBJECT_VERIFICATION", "Confirm your email address for Kairos")
+	c.SubjectDuplicateSignup = e.Str("MAIL_SUBJECT_DUPLICATE_SIGNUP", "You already have a Kairos account")
 	if notify.HasControl(c.SubjectVerification) {
-		e.fail("MAIL_SUBJECT_VERIFICATION", "must be one line")
+		e.Fail("MAIL_SUBJECT_VERIFICATION", "must be one line")
 	}
 	if notify.HasControl(c.SubjectDuplicateSignup) {
-		e.fail("MAIL_SUBJECT_DUPLICATE_SIGNUP", "must be one line")
+		e.Fail("MAIL_SUBJECT_DUPLICATE_SIGNUP", "must be one line")
 	}
 
-	c.AgentBaseURL = e.str("AGENT_BASE_URL", "")
+	c.AgentBaseURL = e.Str("AGENT_BASE_URL", "")
 	c.AgentToken = getenv("AGENT_SERVICE_TOKEN")
-	c.AgentTimeout = e.duration("AGENT_TIMEOUT", 5*time.Second, 10*time.Millisecond)
+	c.AgentTimeout = e.Duration("AGENT_TIMEOUT", 5*time.Second, 10*time.Millisecond)
 	if c.AgentBaseURL != "" {
 		if u, err := url.Parse(c.AgentBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			e.fail("AGENT_BASE_URL", "%q is not an http(s) URL", c.AgentBaseURL)
+			e.Fail("AGENT_BASE_URL", "%q is not an http(s) URL", c.AgentBaseURL)
 		} else if strings.TrimSpace(c.AgentToken) == "" {
-			e.fail("AGENT_SERVICE_TOKEN", "required when AGENT_BASE_URL is set")
+			e.Fail("AGENT_SERVICE_TOKEN", "required when AGENT_BASE_URL is set")
 		} else if notify.HasControl(c.AgentToken) {
-			e.fail("AGENT_SERVICE_TOKEN", "must not contain control characters")
+			e.Fail("AGENT_SERVICE_TOKEN", "must not contain control characters")
 		}
 	}
 
-	c.Concurrency = e.int("NOTIFIER_CONCURRENCY", 16, 1, 1024)
-	c.MaxAckPending = e.int("NOTIFIER_MAX_ACK_PENDING", 4*c.Concurrency, 1, 100000)
+	c.Concurrency = e.Int("NOTIFIER_CONCURRENCY", 16, 1, 1024)
+	c.MaxAckPending = e.Int("NOTIFIER_MAX_ACK_PENDING", 4*c.Concurrency, 1, 100000)
 	if c.MaxAckPending < c.Concurrency {
-		e.fail("NOTIFIER_MAX_ACK_PENDING", "%d is less than NOTIFIER_CONCURRENCY (%d)", c.MaxAckPending, c.Concurrency)
+		e.Fail("NOTIFIER_MAX_ACK_PENDING", "%d is less than NOTIFIER_CONCURRENCY (%d)", c.MaxAckPending, c.Concurrency)
 	}
-	c.MaxDeliver = e.int("NOTIFIER_MAX_DELIVER", 30, 1, 10000)
-	c.RetryBase = e.duration("NOTIFIER_RETRY_BASE", 2*time.Second, time.Millisecond)
-	c.RetryMax = e.duration("NOTIFIER_RETRY_MAX", 5*time.Minute, time.Millisecond)
+	c.MaxDeliver = e.Int("NOTIFIER_MAX_DELIVER", 30, 1, 10000)
+	c.RetryBase = e.Duration("NOTIFIER_RETRY_BASE", 2*time.Second, time.Millisecond)
+	c.RetryMax = e.Duration("NOTIFIER_RETRY_MAX", 5*time.Minute, time.Millisecond)
 	if c.RetryMax < c.RetryBase {
-		e.fail("NOTIFIER_RETRY_MAX", "%s is less than NOTIFIER_RETRY_BASE (%s)", c.RetryMax, c.RetryBase)
+		e.Fail("NOTIFIER_RETRY_MAX", "%s is less than NOTIFIER_RETRY_BASE (%s)", c.RetryMax, c.RetryBase)
 	}
-	c.AckWait = e.duration("NOTIFIER_ACK_WAIT", 30*time.Second, 300*time.Millisecond)
-	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0)
-	return c, e.err
+	c.AckWait = e.Duration("NOTIFIER_ACK_WAIT", 30*time.Second, 300*time.Millisecond)
+	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0)
+	return c, e.Err()
 }
