@@ -1,6 +1,4 @@
-// Package admin serves a service's operations port: liveness, readiness,
-// Prometheus metrics and pprof, on its own mux (never http.DefaultServeMux).
-package admin
+package lifecycle
 
 import (
 	"context"
@@ -14,45 +12,50 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// ReadyFunc reports whether the service can do its work now.
-type ReadyFunc func(context.Context) error
+// Check is one named readiness condition: nil when the service can do that
+// part of its work now.
+type Check struct {
+	Name  string
+	Ready func(context.Context) error
+}
 
-// Server holds the shutting-down flag that turns readiness off during
-// graceful shutdown, before the listeners close.
-type Server struct {
-	ready    ReadyFunc
-	draining atomic.Bool
+// admin is the operations port: liveness, readiness, metrics and pprof on
+// its own mux (never http.DefaultServeMux).
+type admin struct {
+	checks   []Check
 	gatherer prometheus.Gatherer
+	draining atomic.Bool
 }
 
-// New returns an admin server that reports ready when ready returns nil.
-func New(g prometheus.Gatherer, ready ReadyFunc) *Server {
-	return &Server{ready: ready, gatherer: g}
-}
+// checkTimeout bounds all checks of one /readyz, so a hung dependency makes
+// the probe fail rather than hang.
+const checkTimeout = 2 * time.Second
 
-// Drain makes /readyz fail from now on, so load balancers stop sending work.
-func (s *Server) Drain() { s.draining.Store(true) }
-
-// Handler returns the admin routes.
-func (s *Server) Handler() http.Handler {
+func (a *admin) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.draining.Load() {
+		if a.draining.Load() {
 			writeStatus(w, http.StatusServiceUnavailable, "draining", "")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 		defer cancel()
-		if err := s.ready(ctx); err != nil {
-			writeStatus(w, http.StatusServiceUnavailable, "not ready", err.Error())
-			return
+		for _, c := range a.checks {
+			if err := c.Ready(ctx); err != nil {
+				writeStatus(w, http.StatusServiceUnavailable, "not ready", c.Name+": "+err.Error())
+				return
+			}
 		}
 		writeStatus(w, http.StatusOK, "ready", "")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	gatherer := a.gatherer
+	if gatherer == nil {
+		gatherer = prometheus.NewRegistry()
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
