@@ -5,6 +5,8 @@ package envconf
 
 import (
 	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,10 +75,51 @@ func (e *Env) Duration(name string, def, lo time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lo {
-		e.Fail(name, "%q is not a duration of at least %s (e.g. 30s, 2m)", v, lo)
+		e.Fail(name, "%q is not a duration of at least %s (e.g. %s)", v, short(lo), examples(lo, def))
 		return def
 	}
 	return d
+}
+
+// short writes d without zero units: 1m rather than 1m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// examples are two valid values: the default and a larger one.
+func examples(lo, def time.Duration) string {
+	if def < lo || def == 0 {
+		def = max(lo, time.Second)
+	}
+	return short(def) + ", " + short(def*2)
+}
+
+// OneOf is name lower-cased, which must be one of allowed, or def when unset.
+func (e *Env) OneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(e.Str(name, def))
+	if !slices.Contains(allowed, v) {
+		e.Fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		return def
+	}
+	return v
+}
+
+// HostPort is name as host:port (the host may be empty: every interface),
+// or def when unset. It only checks the form; binding happens later.
+func (e *Env) HostPort(name, def string) string {
+	v := e.Str(name, def)
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		e.Fail(name, "%q is not host:port (e.g. :8080 or 127.0.0.1:8080)", v)
+	}
+	return v
 }
 
 // List is name split at commas, each item trimmed, empty items dropped.

@@ -6,36 +6,31 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 )
 
-// NewLogger returns a slog logger writing to w. level is debug|info|warn|error
-// (default info), format is json (default) or text. Records logged with a
-// context that carries a span get trace_id and span_id attributes.
-func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if level == "" {
-		level = "info"
-	}
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler
-	switch strings.ToLower(format) {
-	case "", "json":
-		h = slog.NewJSONHandler(w, opts)
-	case "text":
+// LogFormat is how log records are written.
+type LogFormat string
+
+// The log formats.
+const (
+	LogJSON LogFormat = "json" // one JSON object a line (the default)
+	LogText LogFormat = "text" // logfmt-like key=value, for reading in a terminal
+)
+
+// NewLogger returns a slog logger writing records at level and above to w
+// in format (JSON unless LogText). Records logged with a context that
+// carries a span get trace_id and span_id attributes.
+func NewLogger(w io.Writer, level slog.Level, format LogFormat) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if format == LogText {
 		h = slog.NewTextHandler(w, opts)
-	default:
-		return nil, fmt.Errorf("LOG_FORMAT: %q is not one of json, text", format)
 	}
-	return slog.New(traceHandler{h}), nil
+	return slog.New(traceHandler{h})
 }
 
 // traceHandler adds the active span's ids to every record.

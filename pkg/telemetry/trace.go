@@ -16,6 +16,23 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
+// TraceExporter is where spans go.
+type TraceExporter string
+
+// The trace exporters.
+const (
+	TraceNone    TraceExporter = "none"    // a no-op provider: nothing recorded, nothing costs
+	TraceConsole TraceExporter = "console" // JSON lines on the given writer
+	TraceOTLP    TraceExporter = "otlp"    // the OTLP exporter, configured by the SDK's own variables
+)
+
+// TracingConfig is what a service's config decided about tracing.
+type TracingConfig struct {
+	Exporter    TraceExporter
+	ServiceName string
+	Version     string
+}
+
 // Tracing is the tracer provider of a service and the function that flushes
 // it on shutdown.
 type Tracing struct {
@@ -23,55 +40,31 @@ type Tracing struct {
 	Shutdown func(context.Context) error
 }
 
-// SetupTracing builds a tracer provider from the standard OTEL_* variables,
-// read through getenv:
-//
-//   - OTEL_TRACES_EXPORTER unset and OTEL_EXPORTER_OTLP_ENDPOINT unset, or
-//     "none": a no-op provider (no exporter, no cost);
-//   - "console": spans as JSON lines on stdout;
-//   - otherwise the exporter autoexport selects (otlp by default), which
-//     reads the remaining OTEL_EXPORTER_OTLP_* variables itself.
-//
-// The sampler honours OTEL_TRACES_SAMPLER/OTEL_TRACES_SAMPLER_ARG (the SDK
-// reads them); OTEL_SERVICE_NAME overrides service. It also installs the W3C
-// trace-context propagator, the one global the services set.
-func SetupTracing(ctx context.Context, getenv func(string) string, stdout io.Writer, service, version string) (Tracing, error) {
+// SetupTracing builds a tracer provider for cfg and installs the W3C
+// trace-context propagator, the one global the services set. The OTLP
+// exporter's endpoint and headers, the sampler and extra resource
+// attributes are the SDK's own business (it reads its standard variables).
+func SetupTracing(ctx context.Context, cfg TracingConfig, stdout io.Writer) (Tracing, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-
-	kind := getenv("OTEL_TRACES_EXPORTER")
-	if kind == "none" || (kind == "" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "") {
-		return Tracing{Provider: noop.NewTracerProvider(), Shutdown: func(context.Context) error { return nil }}, nil
-	}
-
 	var exp sdktrace.SpanExporter
 	var err error
-	switch kind {
-	case "console":
+	switch cfg.Exporter {
+	case TraceConsole:
 		exp, err = stdouttrace.New(stdouttrace.WithWriter(stdout))
-	case "", "otlp":
+	case TraceOTLP:
 		exp, err = autoexport.NewSpanExporter(ctx)
 	default:
-		return Tracing{}, fmt.Errorf("OTEL_TRACES_EXPORTER: %q is not one of otlp, console, none", kind)
+		return Tracing{Provider: noop.NewTracerProvider(), Shutdown: func(context.Context) error { return nil }}, nil
 	}
 	if err != nil {
-		return Tracing{}, fmt.Errorf("OTEL_TRACES_EXPORTER: %w", err)
+		return Tracing{}, fmt.Errorf("trace exporter %s: %w", cfg.Exporter, err)
 	}
-	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
-		service = name
-	}
-	// OTEL_RESOURCE_ATTRIBUTES adds to (and may override) the defaults.
 	res, err := resource.Merge(
-		resource.NewSchemaless(semconv.ServiceName(service), semconv.ServiceVersion(version)),
+		resource.NewSchemaless(semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(cfg.Version)),
 		resource.Environment())
 	if err != nil {
-		return Tracing{}, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+		return Tracing{}, fmt.Errorf("trace resource attributes: %w", err)
 	}
-	tp := NewTracerProvider(exp, res)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return Tracing{Provider: tp, Shutdown: tp.Shutdown}, nil
-}
-
-// NewTracerProvider wraps an exporter in a batching SDK provider. Tests use
-// it with an in-memory exporter.
-func NewTracerProvider(exp sdktrace.SpanExporter, res *resource.Resource) *sdktrace.TracerProvider {
-	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 }

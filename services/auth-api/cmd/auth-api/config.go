@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
 
@@ -34,14 +35,13 @@ type config struct {
 	CORSAllowedOrigins []string
 	ShutdownTimeout    time.Duration
 	OutboxRetention    time.Duration
-	LogLevel           string
-	LogFormat          string
+	Obs                envconf.Observability
 }
 
 // String never shows the database password.
 func (c config) String() string {
 	return fmt.Sprintf("database=%s http=%s admin=%s nats=%s public_url=%s", redactURL(c.DatabaseURL),
-		c.HTTPAddr, c.AdminAddr, redactURL(c.NATSURL), c.PublicURL)
+		c.HTTPAddr, c.AdminAddr, natsx.Redact(c.NATSURL), c.PublicURL)
 }
 
 func httpURL(e *envconf.Env, name, def string) string {
@@ -61,9 +61,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	e := envconf.New(getenv)
 	c := config{
 		DatabaseURL:       databaseURL(e),
-		HTTPAddr:          e.Str("HTTP_ADDR", ":8080"),
-		AdminAddr:         e.Str("ADMIN_ADDR", ":9090"),
-		NATSURL:           e.Str("NATS_URL", "nats://127.0.0.1:4222"),
+		HTTPAddr:          e.HostPort("HTTP_ADDR", ":8080"),
+		AdminAddr:         e.HostPort("ADMIN_ADDR", ":9090"),
+		NATSURL:           natsURL(e),
 		StreamReplicas:    e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
 		PublicURL:         strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
 		TokenTTL:          e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
@@ -80,8 +80,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
 		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
-		LogLevel:         e.Str("LOG_LEVEL", "info"),
-		LogFormat:        e.Str("LOG_FORMAT", "json"),
+		Obs:              e.Observability("auth-api"),
 	}
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
@@ -108,17 +107,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "debug", "info", "warn", "error":
-	default:
-		e.Fail("LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
-	}
-	switch strings.ToLower(c.LogFormat) {
-	case "json", "text":
-	default:
-		e.Fail("LOG_FORMAT", "%q is not one of json, text", c.LogFormat)
-	}
 	return c, e.Err()
+}
+
+// natsURL is NATS_URL, one nats:// URL or a comma-separated list.
+func natsURL(e *envconf.Env) string {
+	v := e.Str("NATS_URL", "nats://127.0.0.1:4222")
+	if err := natsx.ValidateURL(v); err != nil {
+		e.Fail("NATS_URL", "%v", err)
+	}
+	return v
 }
 
 func databaseURL(e *envconf.Env) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestConfigDefaults(t *testing.T) {
 		c.HashConcurrency != runtime.GOMAXPROCS(0) || c.HashQueueTimeout != 500*time.Millisecond || c.LoginMaxFailures != 5 ||
 		c.IPRateLimitRPS != 10 || c.IPRateLimitBurst != 20 || c.ShutdownTimeout != 20*time.Second ||
 		c.OutboxRetention != 168*time.Hour || c.StreamReplicas != 1 || c.VerifyRedirect != nil ||
-		len(c.TrustedProxies) != 0 || len(c.CORSAllowedOrigins) != 0 || c.LogLevel != "info" || c.LogFormat != "json" {
+		len(c.TrustedProxies) != 0 || len(c.CORSAllowedOrigins) != 0 || c.Obs.LogLevel != slog.LevelInfo || c.Obs.LogFormat != "json" || c.Obs.TraceExporter != "none" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if strings.Contains(c.String(), "secret") {
@@ -87,6 +88,14 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 		{"replicas", "NATS_STREAM_REPLICAS", "0"},
 		{"log level", "LOG_LEVEL", "loud"},
 		{"log format", "LOG_FORMAT", "xml"},
+		{"trace exporter", "OTEL_TRACES_EXPORTER", "zipkin"},
+		// Addresses are checked before anything connects: the database
+		// (port 1) would fail otherwise, naming DATABASE_URL.
+		{"http addr", "HTTP_ADDR", "notaport"},
+		{"admin addr", "ADMIN_ADDR", "9090"},
+		{"nats url", "NATS_URL", "bogus"},
+		{"nats url scheme", "NATS_URL", "http://x"},
+		{"nats url with a password", "NATS_URL", "nats://u:topsecret@"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +111,45 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, tt.key+":") || strings.Contains(msg, "\n") || strings.Contains(msg, "topsecret") {
 				t.Fatalf("error %q does not name %s in one line (or shows a secret)", msg, tt.key)
+			}
+		})
+	}
+}
+
+// A duration below its floor is explained with examples above the floor.
+func TestDurationMessage(t *testing.T) {
+	_, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "VERIFICATION_TOKEN_TTL": "30s"}))
+	want := `VERIFICATION_TOKEN_TTL: "30s" is not a duration of at least 1m (e.g. 24h, 48h)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		args       []string
+		wantOut    string
+		wantErrHas string
+	}{
+		{[]string{"auth-api", "version"}, "auth-api dev (commit dev)\n", ""},
+		{[]string{"auth-api", "--version"}, "auth-api dev (commit dev)\n", ""},
+		{[]string{"auth-api", "help"}, "Configuration", ""},
+		{[]string{"auth-api", "-h"}, "migrate", ""},
+		{[]string{"auth-api", "--help"}, "usage: auth-api", ""},
+		{[]string{"auth-api", "serv"}, "", `unknown command "serv"; usage`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
+			var out strings.Builder
+			err := run(context.Background(), tt.args, getenvFrom(nil), &out)
+			if tt.wantErrHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErrHas) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErrHas)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out.String(), tt.wantOut) {
+				t.Fatalf("out %q, err %v; want %q", out.String(), err, tt.wantOut)
 			}
 		})
 	}

@@ -4,6 +4,7 @@
 //	auth-api           serve (refuses to start while migrations are pending)
 //	auth-api migrate   apply the embedded migrations and exit
 //	auth-api version   print the build's version and commit
+//	auth-api help      print the usage
 package main
 
 import (

@@ -2,33 +2,38 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"net/mail"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/notifier/internal/notify"
+	"github.com/kairos-platform/identity/services/notifier/internal/smtp"
 )
 
 // config is every setting of the notifier; this file is the only place the
-// environment is read (OTEL_* aside, which telemetry.SetupTracing reads).
+// environment is read (the OTLP exporter's own OTEL_EXPORTER_OTLP_* aside).
 type config struct {
 	NATSURL      string
 	NATSReplicas int
 	AdminAddr    string
 
-	SMTPAddr     string
+	SMTPHost     string
+	SMTPPort     int
 	SMTPUsername string
 	SMTPPassword string // secret
-	SMTPTLS      string
+	SMTPTLS      smtp.TLSMode
 	SMTPTimeout  time.Duration
 
 	MailFrom               notify.Address
 	SubjectVerification    string
 	SubjectDuplicateSignup string
 
-	AgentBaseURL string
+	AgentBaseURL *url.URL // nil: Agent sync off
 	AgentToken   string // secret
 	AgentTimeout time.Duration
 
@@ -40,8 +45,7 @@ type config struct {
 	AckWait       time.Duration
 
 	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
+	Obs             envconf.Observability
 }
 
 // String masks the secrets, so the config can be logged.
@@ -54,7 +58,9 @@ func (c config) String() string {
 	}
 	c.SMTPPassword, c.AgentToken, c.SMTPUsername = mask(c.SMTPPassword), mask(c.AgentToken), mask(c.SMTPUsername)
 	type plain config // no String method: no recursion
-	return fmt.Sprintf("%+v", plain(c))
+	p := plain(c)
+	p.NATSURL = natsx.Redact(p.NATSURL)
+	return fmt.Sprintf("%+v", p)
 }
 
 // natsConfig is the part the dlq subcommands need.
@@ -63,14 +69,10 @@ func loadNATSConfig(getenv func(string) string) (config, error) {
 	c := config{
 		NATSURL:      e.Str("NATS_URL", "nats://127.0.0.1:4222"),
 		NATSReplicas: e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
-		LogLevel:     e.Str("LOG_LEVEL", "info"),
-		LogFormat:    e.Str("LOG_FORMAT", "json"),
+		Obs:          e.Observability("notifier"),
 	}
-	for _, u := range strings.Split(c.NATSURL, ",") {
-		if p, err := url.Parse(strings.TrimSpace(u)); err != nil || p.Host == "" {
-			e.Fail("NATS_URL", "%q is not a list of nats://host:port URLs", c.NATSURL)
-			break
-		}
+	if err := natsx.ValidateURL(c.NATSURL); err != nil {
+		e.Fail("NATS_URL", "%v", err)
 	}
 	return c, e.Err()
 }
@@ -81,18 +83,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, err
 	}
 	e := envconf.New(getenv)
-	c.AdminAddr = e.Str("ADMIN_ADDR", ":9091")
+	c.AdminAddr = e.HostPort("ADMIN_ADDR", ":9091")
 
-	c.SMTPAddr = e.Str("SMTP_ADDR", "localhost:1025")
+	c.SMTPHost, c.SMTPPort = smtpAddr(e)
 	c.SMTPUsername = getenv("SMTP_USERNAME")
 	c.SMTPPassword = getenv("SMTP_PASSWORD")
-	c.SMTPTLS = strings.ToLower(e.Str("SMTP_TLS", "starttls"))
+	c.SMTPTLS = smtp.TLSMode(e.OneOf("SMTP_TLS", "starttls", "starttls", "tls", "none"))
 	c.SMTPTimeout = e.Duration("SMTP_TIMEOUT", 15*time.Second, 10*time.Millisecond)
-	switch c.SMTPTLS {
-	case "starttls", "tls", "none":
-	default:
-		e.Fail("SMTP_TLS", "%q is not one of starttls, tls, none", c.SMTPTLS)
-	}
 	if c.SMTPPassword != "" && c.SMTPUsername == "" {
 		e.Fail("SMTP_PASSWORD", "set without SMTP_USERNAME")
 	}
@@ -112,16 +109,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 		e.Fail("MAIL_SUBJECT_DUPLICATE_SIGNUP", "must be one line")
 	}
 
-	c.AgentBaseURL = e.Str("AGENT_BASE_URL", "")
 	c.AgentToken = getenv("AGENT_SERVICE_TOKEN")
 	c.AgentTimeout = e.Duration("AGENT_TIMEOUT", 5*time.Second, 10*time.Millisecond)
-	if c.AgentBaseURL != "" {
-		if u, err := url.Parse(c.AgentBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			e.Fail("AGENT_BASE_URL", "%q is not an http(s) URL", c.AgentBaseURL)
-		} else if strings.TrimSpace(c.AgentToken) == "" {
+	if raw := e.Str("AGENT_BASE_URL", ""); raw != "" {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			e.Fail("AGENT_BASE_URL", "%q is not an http(s) URL", raw)
+		case strings.TrimSpace(c.AgentToken) == "":
 			e.Fail("AGENT_SERVICE_TOKEN", "required when AGENT_BASE_URL is set")
-		} else if notify.HasControl(c.AgentToken) {
+		case notify.HasControl(c.AgentToken):
 			e.Fail("AGENT_SERVICE_TOKEN", "must not contain control characters")
+		default:
+			c.AgentBaseURL = u
 		}
 	}
 
@@ -139,4 +139,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.AckWait = e.Duration("NOTIFIER_ACK_WAIT", 30*time.Second, 300*time.Millisecond)
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0)
 	return c, e.Err()
+}
+
+// smtpAddr is SMTP_ADDR split into a host and a port.
+func smtpAddr(e *envconf.Env) (string, int) {
+	v := e.Str("SMTP_ADDR", "localhost:1025")
+	host, p, err := net.SplitHostPort(v)
+	port, perr := strconv.Atoi(p)
+	if err != nil || host == "" || perr != nil || port < 1 || port > 65535 {
+		e.Fail("SMTP_ADDR", "%q is not host:port (e.g. smtp.example.com:587)", v)
+	}
+	return host, port
 }

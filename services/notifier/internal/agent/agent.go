@@ -28,7 +28,7 @@ var classes = []string{"2xx", "4xx", "5xx", "error"}
 
 // Config is how to reach the Agent.
 type Config struct {
-	BaseURL string
+	BaseURL *url.URL // http(s), checked by the caller
 	Token   string
 	Timeout time.Duration // per call
 	// MaxConns bounds connections to the Agent (idle ones are kept for reuse).
@@ -65,11 +65,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // New returns a client. The transport is wrapped by otelhttp, so each call
 // is a client span and carries traceparent to the Agent.
-func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator, m *Metrics) (*Client, error) {
-	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("AGENT_BASE_URL: %q is not an http(s) URL", cfg.BaseURL)
-	}
+func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator, m *Metrics) *Client {
+	base := *cfg.BaseURL
+	base.Path = strings.TrimRight(base.Path, "/")
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -81,7 +79,7 @@ func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator
 	transport.MaxIdleConnsPerHost = cfg.MaxConns
 	transport.MaxConnsPerHost = cfg.MaxConns
 	return &Client{
-		base:  base,
+		base:  &base,
 		token: cfg.Token,
 		http: &http.Client{
 			Timeout: cfg.Timeout,
@@ -90,7 +88,7 @@ func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator
 				otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "POST /users/{uid}" })),
 		},
 		responses: responses,
-	}, nil
+	}
 }
 
 type createRequest struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -48,11 +49,8 @@ func TestCreateUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := agent.New(agent.Config{BaseURL: fake.URL + "/", Token: "tok", Timeout: time.Second},
+			c := agent.New(agent.Config{BaseURL: mustParse(t, fake.URL+"/"), Token: "tok", Timeout: time.Second},
 				noop.NewTracerProvider(), propagation.TraceContext{}, m)
-			if err != nil {
-				t.Fatal(err)
-			}
 			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4}, TraceFlags: trace.FlagsSampled})
 			ctx := trace.ContextWithSpanContext(context.Background(), sc)
 			u := events.User{UID: "0b0c-uid", Username: "john", Email: "john@example.com"}
@@ -92,14 +90,20 @@ func TestTimeoutAndConnectionErrorsAreTemporary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := agent.New(agent.Config{BaseURL: url, Token: "tok", Timeout: 100 * time.Millisecond},
+		c := agent.New(agent.Config{BaseURL: mustParse(t, url), Token: "tok", Timeout: 100 * time.Millisecond},
 			noop.NewTracerProvider(), propagation.TraceContext{}, m)
-		if err != nil {
-			t.Fatal(err)
-		}
 		err = c.CreateUser(context.Background(), events.User{UID: "u"})
 		if err == nil || errors.Is(err, notify.ErrPermanent) || strings.Contains(err.Error(), "tok") {
 			t.Errorf("%s: err = %v; want a temporary error without the token", url, err)
 		}
 	}
+}
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

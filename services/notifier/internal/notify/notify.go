@@ -73,12 +73,6 @@ type Handler interface {
 	Handle(ctx context.Context, e events.Event) error
 }
 
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, e events.Event) error
-
-// Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, e events.Event) error { return f(ctx, e) }
-
 // EmailSubjects are the subjects the email consumer handles.
 var EmailSubjects = []string{events.UserCreated, events.VerificationRequested, events.SignupDuplicate}
 

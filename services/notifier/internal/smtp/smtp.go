@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/mail"
-	"strconv"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -18,19 +16,23 @@ import (
 	"github.com/kairos-platform/identity/services/notifier/internal/notify"
 )
 
-// TLS modes of Config.TLS.
+// TLSMode is how the connection to the server is encrypted.
+type TLSMode string
+
+// The TLS modes; the zero value is TLSStartTLS.
 const (
-	TLSStartTLS = "starttls" // plain connection upgraded with STARTTLS, which the server must offer
-	TLSImplicit = "tls"      // TLS from the first byte (usually port 465)
-	TLSNone     = "none"     // no encryption (local mail catchers only)
+	TLSStartTLS TLSMode = "starttls" // plain connection upgraded with STARTTLS, which the server must offer
+	TLSImplicit TLSMode = "tls"      // TLS from the first byte (usually port 465)
+	TLSNone     TLSMode = "none"     // no encryption (local mail catchers only)
 )
 
 // Config is how to reach the SMTP server.
 type Config struct {
-	Addr     string // host:port
+	Host     string
+	Port     int
 	Username string // auth only when set
 	Password string
-	TLS      string // TLSStartTLS, TLSImplicit or TLSNone
+	TLS      TLSMode
 	// Timeout bounds the dial and then every SMTP command, so a hanging
 	// server costs at most this much per command before the message is
 	// retried.
@@ -50,21 +52,13 @@ type Mailer struct {
 // New validates cfg and returns a Mailer. It does not connect: the first
 // send does, so the notifier starts while the SMTP server is away.
 func New(cfg Config) (*Mailer, error) {
-	host, portStr, err := net.SplitHostPort(cfg.Addr)
-	if err != nil || host == "" {
-		return nil, fmt.Errorf("SMTP_ADDR: %q is not host:port", cfg.Addr)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 {
-		return nil, fmt.Errorf("SMTP_ADDR: %q has no valid port", cfg.Addr)
-	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
 	if cfg.PoolSize < 1 {
 		cfg.PoolSize = 1
 	}
-	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTimeout(cfg.Timeout), gomail.WithHELO("localhost")}
+	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout), gomail.WithHELO("localhost")}
 	switch cfg.TLS {
 	case TLSStartTLS, "":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
@@ -73,15 +67,15 @@ func New(cfg Config) (*Mailer, error) {
 	case TLSNone:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	default:
-		return nil, fmt.Errorf("SMTP_TLS: %q is not one of starttls, tls, none", cfg.TLS)
+		return nil, fmt.Errorf("smtp: unknown TLS mode %q", cfg.TLS)
 	}
 	if cfg.Username != "" {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
 	}
-	c, err := gomail.NewClient(host, opts...)
+	c, err := gomail.NewClient(cfg.Host, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("SMTP_ADDR: %w", err)
+		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	return &Mailer{client: c, idle: make(chan *gosmtp.Client, cfg.PoolSize), slots: make(chan struct{}, cfg.PoolSize)}, nil
 }

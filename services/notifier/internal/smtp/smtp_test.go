@@ -3,6 +3,8 @@ package smtp_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +31,9 @@ func start(t *testing.T) (*smtptest.Server, *smtp.Mailer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	m, err := smtp.New(smtp.Config{Addr: srv.Addr(), TLS: smtp.TLSNone, Timeout: 300 * time.Millisecond, PoolSize: 4})
+	host, p, _ := net.SplitHostPort(srv.Addr())
+	port, _ := strconv.Atoi(p)
+	m, err := smtp.New(smtp.Config{Host: host, Port: port, TLS: smtp.TLSNone, Timeout: 300 * time.Millisecond, PoolSize: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +127,16 @@ func TestConcurrentSendsAndStaleConnections(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	tests := []struct{ addr, tls, want string }{
-		{"nohost", "none", "SMTP_ADDR"},
-		{"mail:0", "none", "SMTP_ADDR"},
-		{"mail:25", "ssl", "SMTP_TLS"},
+	tests := []struct {
+		cfg  smtp.Config
+		want string
+	}{
+		{smtp.Config{Host: "", Port: 25, TLS: smtp.TLSNone}, "smtp: "},
+		{smtp.Config{Host: "mail", Port: 25, TLS: "ssl"}, `smtp: unknown TLS mode "ssl"`},
 	}
 	for _, tt := range tests {
-		if _, err := smtp.New(smtp.Config{Addr: tt.addr, TLS: tt.tls}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-			t.Errorf("New(%q, %q) = %v, want %s error", tt.addr, tt.tls, err, tt.want)
+		if _, err := smtp.New(tt.cfg); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("New(%+v) = %v, want an error starting %q", tt.cfg, err, tt.want)
 		}
 	}
 }

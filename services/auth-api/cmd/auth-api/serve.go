@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kairos-platform/identity/pkg/lifecycle"
+	"github.com/kairos-platform/identity/pkg/natsx"
+	"github.com/kairos-platform/identity/pkg/telemetry"
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
+	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
+	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
+	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
+)
+
+// serve builds the app from cfg and runs it until ctx ends. Every resource
+// is also released by a defer, for the returns before the runner starts
+// (the releases are idempotent).
+func serve(ctx context.Context, cfg config, stdout io.Writer) error {
+	// Observability: logger, tracer provider (and the W3C propagator), registry.
+	logger := telemetry.NewLogger(stdout, cfg.Obs.LogLevel, telemetry.LogFormat(cfg.Obs.LogFormat))
+	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{Exporter: telemetry.TraceExporter(cfg.Obs.TraceExporter),
+		ServiceName: cfg.Obs.ServiceName, Version: orDev(version)}, stdout)
+	if err != nil {
+		return err
+	}
+	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
+	reg := telemetry.NewRegistry("auth-api", orDev(version), orDev(commit))
+
+	// Listeners before any connection: a taken port fails at once.
+	apiLn, adminLn, err := listen(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer apiLn.Close()
+	defer adminLn.Close()
+
+	// PostgreSQL: traced statements, and no start on a schema that is behind.
+	pool, err := openPostgres(ctx, cfg.DatabaseURL, tracing.Provider, reg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := postgres.New(pool)
+
+	// NATS: connecting never blocks start-up (signups work without NATS;
+	// the outbox keeps their events until it is back).
+	nc, js, err := connectNATS(cfg.NATSURL, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	// Domain: hasher, rules, outbox relay.
+	svc, err := newAuth(cfg, store, logger, reg)
+	if err != nil {
+		return err
+	}
+	relay := outbox.NewRelay(store, js, outbox.Options{
+		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
+		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
+	})
+
+	// HTTP: the public API.
+	api, err := apiServer(cfg, svc, logger, tracing, reg)
+	if err != nil {
+		return err
+	}
+
+	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
+	// learn the bound addresses from the "listening" line.
+	logger.Info("listening", "http", apiLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"version", orDev(version), "commit", orDev(commit), "config", cfg.String())
+	return lifecycle.Run(ctx, lifecycle.App{
+		Logger: logger, Admin: adminLn, Gatherer: reg,
+		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}},
+		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
+		Workers: []lifecycle.Worker{
+			{Name: "outbox relay", Run: relay.Run},
+			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, logger)},
+		},
+		Releases: []lifecycle.Release{
+			{Name: "nats", Release: nc.Drain},
+			{Name: "postgres", Release: func(context.Context) error { pool.Close(); return nil }},
+			{Name: "traces", Release: tracing.Shutdown},
+		},
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+}
+
+// listen binds the API and admin addresses (port 0 in tests).
+func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error) {
+	var lc net.ListenConfig
+	if api, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
+		return nil, nil, fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	if admin, err = lc.Listen(ctx, "tcp", cfg.AdminAddr); err != nil {
+		api.Close()
+		return nil, nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+	}
+	return api, admin, nil
+}
+
+// apiServer is the public API's handler in a server with bounded reads.
+func apiServer(cfg config, svc *auth.Service, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+	handler, err := httpapi.New(httpapi.Options{
+		Auth:               svc,
+		Policy:             auth.Policy{MinPasswordLength: cfg.PasswordMinLength, Common: passwords.Common()},
+		Limiter:            httpapi.NewIPLimiter(cfg.IPRateLimitRPS, cfg.IPRateLimitBurst, nil),
+		ClientIP:           httpapi.ClientIP{Trusted: cfg.TrustedProxies},
+		CORSOrigins:        cfg.CORSAllowedOrigins,
+		VerifyRedirect:     cfg.VerifyRedirect,
+		OverloadRetryAfter: cfg.HashQueueTimeout,
+		Logger:             logger,
+		Registerer:         reg,
+		TracerProvider:     tracing.Provider,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Server{Handler: handler, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
+}
+
+// newAuth is the domain: the argon2id hasher behind its admission gate, and
+// the signup, verify and login rules.
+func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, error) {
+	hasher, err := auth.NewHasher(cfg.Argon2, auth.HasherOptions{
+		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return auth.New(store, hasher, auth.Config{
+		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
+		Logger: logger, Registerer: reg,
+	})
+}
+
+// connectNATS connects without blocking start-up and exports the
+// connection state.
+func connectNATS(natsURL string, logger *slog.Logger, reg prometheus.Registerer) (*natsx.Conn, jetstream.JetStream, error) {
+	nc, err := natsx.Connect(natsURL, natsx.Options{Name: "auth-api", Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("NATS_URL: %s: %w", natsx.Redact(natsURL), err)
+	}
+	js, err := jetstream.New(nc.Conn)
+	if err == nil {
+		err = telemetry.RegisterNATS(reg, nc.Conn)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
