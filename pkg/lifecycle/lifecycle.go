@@ -56,10 +56,17 @@ type App struct {
 	Servers  []Server  // drained in this order
 	Workers  []Worker  // stopped together, after the servers
 	Releases []Release // in this order, after the workers
-	// ShutdownTimeout bounds the whole stop, from readiness off to the
-	// last release.
+	// ShutdownTimeout bounds the stop, from readiness off to the last
+	// release. When it passes, work in flight is cut short (InFlight ends)
+	// and workers and releases get HandBack more to return, so a cut-short
+	// message is handed back and traces are flushed: the pod's grace period
+	// must cover both.
 	ShutdownTimeout time.Duration
+	HandBack        time.Duration // default DefaultHandBack
 }
+
+// DefaultHandBack is App.HandBack when unset.
+const DefaultHandBack = time.Second
 
 type inFlightKey struct{}
 
@@ -128,14 +135,23 @@ func Run(ctx context.Context, app App) error {
 	}
 	// Workers after the last request that could give them work.
 	stopWorkers()
-	stuck := waitWorkers(sctx, app.Workers, done)
-	endInFlight()
+	handBack := app.HandBack
+	if handBack <= 0 {
+		handBack = DefaultHandBack
+	}
+	stuck := waitWorkers(sctx, handBack, endInFlight, app.Workers, done)
+	rctx := sctx
+	if sctx.Err() != nil {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(base, handBack)
+		defer cancel()
+	}
 	for _, r := range app.Releases {
-		if err := r.Release(sctx); err != nil {
+		if err := r.Release(rctx); err != nil {
 			log.Warn("shutdown step failed", "step", r.Name, "error", err)
 		}
 	}
-	_ = adminSrv.Shutdown(sctx)
+	_ = adminSrv.Shutdown(rctx)
 	_ = adminSrv.Close()
 
 	if stuck != nil {
@@ -149,19 +165,29 @@ func Run(ctx context.Context, app App) error {
 	return nil
 }
 
-// waitWorkers waits for every worker until ctx ends, and names those that
-// have not returned by then.
-func waitWorkers(ctx context.Context, workers []Worker, done []chan struct{}) error {
+// waitWorkers waits for every worker until ctx ends; then it ends the
+// in-flight work, waits handBack more, and names the workers that have not
+// returned by then.
+func waitWorkers(ctx context.Context, handBack time.Duration, endInFlight func(), workers []Worker, done []chan struct{}) error {
+	defer endInFlight()
+	var late context.Context
 	var errs []error
 	for i, w := range workers {
 		select {
 		case <-done[i]:
+			continue
 		case <-ctx.Done():
-			select {
-			case <-done[i]:
-			default:
-				errs = append(errs, fmt.Errorf("%s: did not stop within the shutdown timeout", w.Name))
-			}
+		}
+		if late == nil {
+			endInFlight()
+			var cancel context.CancelFunc
+			late, cancel = context.WithTimeout(context.WithoutCancel(ctx), handBack)
+			defer cancel()
+		}
+		select {
+		case <-done[i]:
+		case <-late.Done():
+			errs = append(errs, fmt.Errorf("%s: did not stop within the shutdown timeout", w.Name))
 		}
 	}
 	return errors.Join(errs...)

@@ -116,8 +116,8 @@ func TestFailingWorkerStopsEverything(t *testing.T) {
 	}
 }
 
-// A worker that ignores its context does not hold Run past the bound: Run
-// returns an error naming it, the in-flight context has ended, and the
+// Workers that ignore their context do not hold Run past the bound: Run
+// returns an error naming them, the in-flight context has ended, and the
 // releases still ran.
 func TestShutdownBound(t *testing.T) {
 	var j journal
@@ -133,9 +133,11 @@ func TestShutdownBound(t *testing.T) {
 				<-release
 				return nil
 			}},
+			{Name: "deaf", Run: func(context.Context) error { <-release; return nil }},
 		},
 		Releases:        releases(&j, "traces"),
 		ShutdownTimeout: 50 * time.Millisecond,
+		HandBack:        50 * time.Millisecond,
 	})
 	work := <-inFlight
 	if work.Err() != nil {
@@ -143,8 +145,9 @@ func TestShutdownBound(t *testing.T) {
 	}
 	cancel()
 	err := <-done
-	if err == nil || !strings.Contains(err.Error(), "stubborn: did not stop") || strings.Contains(err.Error(), "polite") {
-		t.Fatalf("Run = %v, want an error naming only the stubborn worker", err)
+	if err == nil || !strings.Contains(err.Error(), "stubborn: did not stop") || !strings.Contains(err.Error(), "deaf: did not stop") ||
+		strings.Contains(err.Error(), "polite") {
+		t.Fatalf("Run = %v, want an error naming the two stuck workers only", err)
 	}
 	if work.Err() == nil {
 		t.Error("in-flight context still open after the bound")
@@ -165,5 +168,31 @@ func TestServerFailure(t *testing.T) {
 	})
 	if err == nil || !strings.HasPrefix(err.Error(), "api server: ") {
 		t.Fatalf("Run = %v, want the api server's error", err)
+	}
+}
+
+// At the bound, in-flight work is cut short, and a worker that then hands
+// its work back and returns stops cleanly (SHUTDOWN_TIMEOUT=0: a crash-like
+// stop that still loses nothing).
+func TestBoundCutsInFlightWork(t *testing.T) {
+	var j journal
+	ctx, cancel := context.WithCancel(context.Background())
+	taken := make(chan struct{})
+	done := startApp(t, ctx, lifecycle.App{
+		Workers: []lifecycle.Worker{{Name: "consumer", Run: func(ctx context.Context) error {
+			close(taken)
+			<-lifecycle.InFlight(ctx).Done() // a message being handled, cut short
+			j.add("handed back")
+			return nil
+		}}},
+		Releases: releases(&j, "nats"),
+	})
+	<-taken
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if want := "handed back → nats"; j.String() != want {
+		t.Errorf("stop order %s, want %s", &j, want)
 	}
 }

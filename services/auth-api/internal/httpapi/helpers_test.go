@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -76,10 +77,7 @@ func newHarnessWith(t testing.TB, p auth.Params, opts ...option) *harness {
 	t.Cleanup(pool.Close)
 	reg := prometheus.NewRegistry()
 	logs := &syncBuffer{}
-	logger, err := telemetry.NewLogger(logs, "info", "json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
 	hasher, err := auth.NewHasher(p, auth.HasherOptions{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)

@@ -548,6 +548,15 @@ func TestBadConfig(t *testing.T) {
 		{"log level", "LOG_LEVEL", "loud", "LOG_LEVEL:"},
 		{"shutdown", "SHUTDOWN_TIMEOUT", "forever", "SHUTDOWN_TIMEOUT:"},
 		{"password without user", "SMTP_PASSWORD", "pw", "SMTP_PASSWORD:"},
+		// Checked before anything connects: NATS_URL (port 1) would
+		// otherwise only log reconnect attempts.
+		{"admin addr", "ADMIN_ADDR", "notaport", "ADMIN_ADDR:"},
+		{"nats url", "NATS_URL", "bogus", "NATS_URL:"},
+		{"nats url scheme", "NATS_URL", "http://x", "NATS_URL:"},
+		{"smtp port", "SMTP_ADDR", "mail:0", "SMTP_ADDR:"},
+		{"log format", "LOG_FORMAT", "xml", "LOG_FORMAT:"},
+		{"trace exporter", "OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER:"},
+		{"retry base message", "NOTIFIER_RETRY_BASE", "0s", `NOTIFIER_RETRY_BASE: "0s" is not a duration of at least 1ms (e.g. 2s, 4s)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -568,6 +577,26 @@ func TestBadConfig(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secret-token") {
 				t.Errorf("error shows the token: %q", err)
+			}
+		})
+	}
+}
+
+// help and version print to stdout and succeed, the same way as auth-api.
+func TestHelpAndVersion(t *testing.T) {
+	tests := []struct{ arg, want string }{
+		{"help", "dlq replay (--all | ID...)"},
+		{"-h", "Configuration"},
+		{"--help", "usage: notifier"},
+		{"version", "notifier dev (commit dev)\n"},
+		{"--version", "notifier dev (commit dev)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arg, func(t *testing.T) {
+			var out strings.Builder
+			err := run(context.Background(), []string{"notifier", tt.arg}, func(string) string { return "" }, &out)
+			if err != nil || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("out %q, err %v; want %q", out.String(), err, tt.want)
 			}
 		})
 	}
