@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"net/mail"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +34,7 @@ type config struct {
 	SubjectDuplicateSignup string
 
 	AgentBaseURL *url.URL // nil: Agent sync off
-	AgentToken   string // secret
+	AgentToken   string   // secret
 	AgentTimeout time.Duration
 
 	Concurrency   int
