@@ -27,14 +27,13 @@ import (
 // (the releases are idempotent).
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	// Observability: logger, tracer provider (and the W3C propagator), registry.
-	logger := telemetry.NewLogger(stdout, cfg.Obs.LogLevel, telemetry.LogFormat(cfg.Obs.LogFormat))
-	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{Exporter: telemetry.TraceExporter(cfg.Obs.TraceExporter),
-		ServiceName: cfg.Obs.ServiceName, Version: orDev(version)}, stdout)
+	logger, tracing, reg, err := telemetry.Setup{Service: "auth-api", Version: orDev(version), Commit: orDev(commit),
+		LogLevel: cfg.Obs.LogLevel, LogFormat: telemetry.LogFormat(cfg.Obs.LogFormat),
+		Tracing: telemetry.TraceExporter(cfg.Obs.TraceExporter), TraceName: cfg.Obs.ServiceName}.Build(ctx, stdout)
 	if err != nil {
 		return err
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
-	reg := telemetry.NewRegistry("auth-api", orDev(version), orDev(commit))
 
 	// Listeners before any connection: a taken port fails at once.
 	apiLn, adminLn, err := listen(ctx, cfg)
@@ -60,8 +59,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer nc.Close()
 
-	// Domain: hasher, rules, outbox relay.
-	svc, err := newAuth(cfg, store, logger, reg)
+	// Domain and HTTP: the rules behind the public API; the outbox relay.
+	api, err := apiServer(cfg, store, logger, tracing, reg)
 	if err != nil {
 		return err
 	}
@@ -69,12 +68,6 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
 		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
 	})
-
-	// HTTP: the public API.
-	api, err := apiServer(cfg, svc, logger, tracing, reg)
-	if err != nil {
-		return err
-	}
 
 	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
 	// learn the bound addresses from the "listening" line.
@@ -110,8 +103,13 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 	return api, admin, nil
 }
 
-// apiServer is the public API's handler in a server with bounded reads.
-func apiServer(cfg config, svc *auth.Service, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+// apiServer is the public API over the domain, in a server with bounded
+// reads.
+func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+	svc, err := newAuth(cfg, store, logger, reg)
+	if err != nil {
+		return nil, err
+	}
 	handler, err := httpapi.New(httpapi.Options{
 		Auth:               svc,
 		Policy:             auth.Policy{MinPasswordLength: cfg.PasswordMinLength, Common: passwords.Common()},

@@ -60,6 +60,11 @@ func (c config) String() string {
 	type plain config // no String method: no recursion
 	p := plain(c)
 	p.NATSURL = natsx.Redact(p.NATSURL)
+	if p.AgentBaseURL != nil {
+		u := *p.AgentBaseURL
+		u.User = nil
+		p.AgentBaseURL = &u
+	}
 	return fmt.Sprintf("%+v", p)
 }
 

@@ -26,15 +26,14 @@ import (
 // (the releases are idempotent).
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	// Observability: logger, tracer provider (and the W3C propagator), registry.
-	log := telemetry.NewLogger(stdout, cfg.Obs.LogLevel, telemetry.LogFormat(cfg.Obs.LogFormat))
-	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{Exporter: telemetry.TraceExporter(cfg.Obs.TraceExporter),
-		ServiceName: cfg.Obs.ServiceName, Version: orDev(version)}, stdout)
+	log, tracing, reg, err := telemetry.Setup{Service: "notifier", Version: orDev(version), Commit: commit,
+		LogLevel: cfg.Obs.LogLevel, LogFormat: telemetry.LogFormat(cfg.Obs.LogFormat),
+		Tracing: telemetry.TraceExporter(cfg.Obs.TraceExporter), TraceName: cfg.Obs.ServiceName}.Build(ctx, stdout)
 	if err != nil {
 		return err
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
 	tp, prop := tracing.Provider, otel.GetTextMapPropagator()
-	reg := telemetry.NewRegistry("notifier", orDev(version), commit)
 
 	// Admin port before any connection: a taken port fails at once.
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
@@ -45,18 +44,11 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	// NATS: reconnect forever, and start even while the server is away;
 	// readiness reports it until then.
-	nc, err := natsx.Connect(cfg.NATSURL, natsx.Options{Name: "kairos-notifier", Logger: log})
-	if err != nil {
-		return fmt.Errorf("NATS_URL: %s: %w", natsx.Redact(cfg.NATSURL), err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc.Conn)
-	if err == nil {
-		err = telemetry.RegisterNATS(reg, nc.Conn)
-	}
+	nc, js, err := connectNATS(cfg.NATSURL, log, reg)
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 
 	// Email over SMTP; the Agent sync when configured.
 	mailer, err := smtp.New(smtp.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername,
@@ -78,7 +70,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	log.Info("notifier starting", "version", orDev(version), "commit", commit, "admin", ln.Addr().String(),
 		"nats", natsx.Redact(cfg.NATSURL), "smtp", cfg.SMTPHost, "agent_sync", cfg.AgentBaseURL != nil,
-		"concurrency", cfg.Concurrency)
+		"concurrency", cfg.Concurrency, "config", cfg.String())
 	log.Info("admin listening", "addr", ln.Addr().String())
 	return lifecycle.Run(ctx, lifecycle.App{
 		Logger: log, Admin: ln, Gatherer: reg,
@@ -123,4 +115,22 @@ func pipelines(cfg config, mailer notify.Mailer, log *slog.Logger, tp trace.Trac
 		pipes = append(pipes, &pipeline{name: "agent", subjects: notify.AgentSubjects, handler: syncer})
 	}
 	return pipes, nil
+}
+
+// connectNATS connects without blocking start-up and exports the
+// connection state.
+func connectNATS(natsURL string, log *slog.Logger, reg prometheus.Registerer) (*natsx.Conn, jetstream.JetStream, error) {
+	nc, err := natsx.Connect(natsURL, natsx.Options{Name: "kairos-notifier", Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("NATS_URL: %s: %w", natsx.Redact(natsURL), err)
+	}
+	js, err := jetstream.New(nc.Conn)
+	if err == nil {
+		err = telemetry.RegisterNATS(reg, nc.Conn)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }

@@ -152,9 +152,6 @@ func New(cfg Config, js jetstream.JetStream, kv jetstream.KeyValue, h notify.Han
 		prop:   prop, metrics: m}
 }
 
-// Name is the durable consumer name.
-func (c *Consumer) Name() string { return c.cfg.Name }
-
 // Bound reports whether the durable consumer exists and is being fetched from.
 func (c *Consumer) Bound() bool { return c.bound.Load() }
 
