@@ -55,7 +55,6 @@ func Connect(url string, o Options) (*Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(wait),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			// Only called when the first attempt failed and a retry worked.
 			log.Info("NATS connected", "url", Redact(nc.ConnectedUrl()), "server_version", nc.ConnectedServerVersion())
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -80,6 +79,9 @@ func Connect(url string, o Options) (*Conn, error) {
 		return nil, err
 	}
 	c.Conn = nc
+	if nc.IsConnected() { // the ConnectHandler only reports a retried first connect
+		log.Info("NATS connected", "url", Redact(nc.ConnectedUrl()), "server_version", nc.ConnectedServerVersion())
+	}
 	return c, nil
 }
 

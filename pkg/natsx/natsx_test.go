@@ -83,18 +83,19 @@ func TestBackoff(t *testing.T) {
 	base, limit := 100*time.Millisecond, 2*time.Second
 	for _, tc := range []struct {
 		attempt int
-		ceil    time.Duration
+		want    time.Duration
 	}{
 		{0, 100 * time.Millisecond},
 		{1, 200 * time.Millisecond},
 		{3, 800 * time.Millisecond},
 		{5, 2 * time.Second},
 		{1000, 2 * time.Second},
+		{-1, 100 * time.Millisecond},
 	} {
 		for range 50 {
 			d := natsx.Backoff(tc.attempt, base, limit)
-			if d < tc.ceil/2 || d > tc.ceil {
-				t.Fatalf("Backoff(%d) = %s, want within [%s, %s]", tc.attempt, d, tc.ceil/2, tc.ceil)
+			if d < tc.want*8/10 || d > tc.want*12/10 {
+				t.Fatalf("Backoff(%d) = %s, want %s ±20%%", tc.attempt, d, tc.want)
 			}
 		}
 	}
