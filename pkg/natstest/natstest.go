@@ -1,11 +1,13 @@
-// Package natstest runs an in-process nats-server with JetStream for tests,
-// on a random port with its store in a temporary directory. A test can stop
+// Package natstest runs a nats-server with JetStream for tests, on a random
+// port with its store in a temporary directory: in-process (the current
+// release, New) or the system binary (the oldest supported, NewSystem). A test can stop
 // it and start it again on the same port and store to simulate an outage.
 package natstest
 
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,11 @@ type Server struct {
 	opts server.Options
 	mu   sync.Mutex
 	srv  *server.Server
+
+	// For NewSystem: an external binary, its store and its process.
+	bin, dir string
+	cmd      *exec.Cmd
+	version  string
 }
 
 // New starts a JetStream server and stops it when the test ends.
@@ -49,6 +56,12 @@ func (s *Server) Start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.bin != "" {
+		if s.cmd == nil {
+			s.startProcess()
+		}
+		return
+	}
 	if s.srv != nil {
 		return
 	}
@@ -68,6 +81,10 @@ func (s *Server) Start() {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.stopProcess()
+		return
+	}
 	if s.srv == nil {
 		return
 	}
