@@ -91,7 +91,7 @@ type Config struct {
 	// 2.9 has no multiple filter subjects), and acknowledges the messages
 	// on other subjects without handling them.
 	Subjects []string
-	Replicas int      // of the USERS stream, if it must be recreated
+	Replicas int // of the USERS stream, if it must be recreated
 	// Concurrency bounds the messages handled at once by this process.
 	Concurrency int
 	// MaxAckPending bounds unacknowledged messages across every replica.
@@ -262,12 +262,12 @@ func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, erro
 		return nil, err
 	}
 	return c.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
-		Durable:        c.cfg.Name,
-		Description:    "Kairos notifier " + c.cfg.Name + " consumer",
-		FilterSubject:  FilterSubject(c.cfg.Subjects),
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.cfg.AckWait,
+		Durable:       c.cfg.Name,
+		Description:   "Kairos notifier " + c.cfg.Name + " consumer",
+		FilterSubject: FilterSubject(c.cfg.Subjects),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
 		// Unlimited: the notifier counts attempts itself and dead-letters
 		// at MaxDeliver, so a message never silently stops being delivered.
 		MaxDeliver:    -1,
