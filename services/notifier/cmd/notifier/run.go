@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/kairos-platform/identity/pkg/admin"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/notifier/internal/agent"
 	"github.com/kairos-platform/identity/services/notifier/internal/consumer"
@@ -251,22 +251,9 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout i
 // ensureInfra creates the streams and the idempotency bucket, retrying
 // until NATS answers or ctx ends.
 func ensureInfra(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (jetstream.KeyValue, error) {
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		kv, err := consumer.Ensure(actx, js, replicas)
-		cancel()
-		if err == nil {
-			return kv, nil
-		}
-		if attempt == 1 || attempt%30 == 0 {
-			log.Warn("cannot set up JetStream yet; retrying", "error", err, "attempt", attempt)
-		}
-		select {
-		case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 2*time.Second)):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return natsx.Retry(ctx, log, "set up JetStream", func(ctx context.Context) (jetstream.KeyValue, error) {
+		return consumer.Ensure(ctx, js, replicas)
+	})
 }
 
 // drainNATS flushes and closes the connection, waiting at most timeout.
@@ -316,7 +303,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("kairos-notifier-dlq"), nats.Timeout(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("NATS_URL: cannot connect to %s: %w", redactURL(cfg.NATSURL), err)
+		return fmt.Errorf("NATS_URL: cannot connect to %s: %w", natsx.Redact(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -329,17 +316,4 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		return consumer.List(ctx, js, stdout)
 	}
 	return consumer.Replay(ctx, js, ids, all, stdout)
-}
-
-// redactURL drops credentials from NATS URLs before they are printed.
-func redactURL(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
-				parts[i] = p[:scheme+3] + "[redacted]" + p[at:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
 }
