@@ -38,7 +38,7 @@ func NewSystem(t testing.TB) *Server {
 	_ = ln.Close()
 	s := &Server{t: t, bin: SystemBinary, dir: t.TempDir()}
 	s.opts.Port = port
-	s.Start()
+	_ = s.Start() // fatal on failure
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -54,15 +54,14 @@ func (s *Server) Version() string {
 }
 
 // startProcess runs the binary and waits for its "ready" line. Caller holds mu.
-func (s *Server) startProcess() {
-	s.t.Helper()
+func (s *Server) startProcess() error {
 	cmd := exec.Command(s.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(s.opts.Port), "-js", "-sd", s.dir)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("natstest: start %s: %v", s.bin, err)
+		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
 	ready := make(chan string, 1)
 	go func() {
@@ -86,13 +85,15 @@ func (s *Server) startProcess() {
 	case out := <-ready:
 		if out != "" {
 			_ = cmd.Wait()
-			s.t.Fatalf("natstest: %s exited before it was ready:\n%s", s.bin, out)
+			return fmt.Errorf("%s exited before it was ready:\n%s", s.bin, out)
 		}
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		s.t.Fatalf("natstest: %s not ready within 30s", s.bin)
+		_ = cmd.Wait()
+		return fmt.Errorf("%s not ready within 30s", s.bin)
 	}
 	s.cmd = cmd
+	return nil
 }
 
 // stopProcess stops the binary the way an operator would (SIGTERM, which
