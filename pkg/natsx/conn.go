@@ -54,18 +54,13 @@ func Connect(url string, o Options) (*Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(wait),
-		nats.ConnectHandler(func(nc *nats.Conn) {
-			// Only called when the first attempt failed and a retry worked.
-			log.Info("NATS connected", "url", Redact(nc.ConnectedUrl()), "server_version", nc.ConnectedServerVersion())
-		}),
+		nats.ConnectHandler(func(nc *nats.Conn) { logConnected(log, "NATS connected", nc) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: a Close or Drain we asked for
 				log.Warn("NATS disconnected", "url", servers, "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "url", Redact(nc.ConnectedUrl()), "server_version", nc.ConnectedServerVersion())
-		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { logConnected(log, "NATS reconnected", nc) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {
@@ -80,7 +75,20 @@ func Connect(url string, o Options) (*Conn, error) {
 		return nil, err
 	}
 	c.Conn = nc
+	if nc.IsConnected() { // the ConnectHandler only reports a retried first connect
+		logConnected(log, "NATS connected", nc)
+	}
 	return c, nil
+}
+
+// logConnected reports a (re)connect with the server's version, and an
+// error line when that version is older than MinServerVersion: the
+// connection stays up, but JetStream set-up refuses such a server.
+func logConnected(log *slog.Logger, msg string, nc *nats.Conn) {
+	log.Info(msg, "url", Redact(nc.ConnectedUrl()), "server_version", nc.ConnectedServerVersion())
+	if err := CheckVersion(nc, MinServerVersion); err != nil {
+		log.Error("unsupported NATS server", "err", err)
+	}
 }
 
 // Closed is closed once the connection is closed (after Drain or Close).

@@ -83,18 +83,19 @@ func TestBackoff(t *testing.T) {
 	base, limit := 100*time.Millisecond, 2*time.Second
 	for _, tc := range []struct {
 		attempt int
-		ceil    time.Duration
+		want    time.Duration
 	}{
 		{0, 100 * time.Millisecond},
 		{1, 200 * time.Millisecond},
 		{3, 800 * time.Millisecond},
 		{5, 2 * time.Second},
 		{1000, 2 * time.Second},
+		{-1, 100 * time.Millisecond},
 	} {
 		for range 50 {
 			d := natsx.Backoff(tc.attempt, base, limit)
-			if d < tc.ceil/2 || d > tc.ceil {
-				t.Fatalf("Backoff(%d) = %s, want within [%s, %s]", tc.attempt, d, tc.ceil/2, tc.ceil)
+			if d < tc.want*8/10 || d > tc.want*12/10 {
+				t.Fatalf("Backoff(%d) = %s, want %s ±20%%", tc.attempt, d, tc.want)
 			}
 		}
 	}
@@ -226,6 +227,16 @@ func TestConnectWithoutServerRetriesAndLogsWithoutCredentials(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("never reconnected: %v", err)
 	}
+	// The reconnect callback runs on its own goroutine, after Flush may have
+	// returned.
+	if _, err := natsx.Retry(ctx, nil, "reconnect log", func(context.Context) (bool, error) {
+		if !strings.Contains(logs.String(), "NATS reconnected") {
+			return false, errors.New("not yet")
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	out := logs.String()
 	if strings.Contains(out, "hunter2") || strings.Contains(out, "alice") {
 		t.Errorf("credentials logged:\n%s", out)
@@ -271,9 +282,77 @@ func TestRetryStopsWithContext(t *testing.T) {
 	}
 }
 
+// servers are the nats-server versions the services support: the current
+// release in-process and the oldest, Debian's 2.9 binary.
+var servers = []struct {
+	name  string
+	start func(testing.TB) *natstest.Server
+}{{"current", natstest.New}, {"system-2.9", natstest.NewSystem}}
+
 func TestEnsureStreamAndKeyValue(t *testing.T) {
-	srv := natstest.New(t)
-	c, err := natsx.Connect(srv.URL(), natsx.Options{})
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := natsx.Connect(srv.start(t).URL(), natsx.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			js, err := jetstream.New(c.Conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cfg := jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, Storage: jetstream.FileStorage,
+				MaxAge: time.Hour, Duplicates: time.Minute}
+			for range 2 { // idempotent
+				if _, err := natsx.EnsureStream(ctx, nil, js, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			kv, err := natsx.EnsureKeyValue(ctx, nil, js, jetstream.KeyValueConfig{Bucket: "B", TTL: time.Hour,
+				Storage: jetstream.FileStorage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			if e, err := kv.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
+				t.Fatalf("Get = %v, %v", e, err)
+			}
+		})
+	}
+}
+
+func TestCheckVersion(t *testing.T) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			t.Parallel()
+			ns := srv.start(t)
+			c, err := natsx.Connect(ns.URL(), natsx.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.ConnectedServerVersion(); got != ns.Version() {
+				t.Fatalf("connected to %q, server says %q", got, ns.Version())
+			}
+			if err := natsx.CheckVersion(c.Conn, natsx.MinServerVersion); err != nil {
+				t.Errorf("supported server refused: %v", err)
+			}
+			err = natsx.CheckVersion(c.Conn, "99.1.0")
+			if err == nil || !strings.Contains(err.Error(), ns.Version()) || !strings.Contains(err.Error(), "99.1.0") {
+				t.Errorf("CheckVersion(99.1.0) = %v; want both versions named", err)
+			}
+		})
+	}
+}
+
+func TestSystemServerRestartsOnItsStore(t *testing.T) {
+	ns := natstest.NewSystem(t)
+	c, err := natsx.Connect(ns.URL(), natsx.Options{ReconnectWait: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,15 +361,23 @@ func TestEnsureStreamAndKeyValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}
-	for range 2 { // idempotent
-		if _, err := natsx.EnsureStream(ctx, nil, js, cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := natsx.EnsureKeyValue(ctx, nil, js, jetstream.KeyValueConfig{Bucket: "B", TTL: time.Hour}); err != nil {
+	if _, err := natsx.EnsureStream(ctx, nil, js, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "s.x", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	ns.Restart()
+	m, err := natsx.Retry(ctx, nil, "get", func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		s, err := js.Stream(ctx, "S")
+		if err != nil {
+			return nil, err
+		}
+		return s.GetMsg(ctx, 1)
+	})
+	if err != nil || string(m.Data) != "kept" {
+		t.Fatalf("after restart: %v, %v", m, err)
 	}
 }

@@ -10,8 +10,10 @@ import (
 )
 
 // Backoff is the pause before retry number attempt (0 for the first retry):
-// base doubled per attempt up to max, with "equal jitter" (a random point in
-// the upper half) so that callers that failed together do not retry together.
+// base doubled per attempt up to max, then ±20 % jitter so that callers that
+// failed together do not retry together. The jitter is symmetric, so on
+// average the pauses add up to the plain doubling series (the notifier's
+// documented retry span relies on that).
 func Backoff(attempt int, base, max time.Duration) time.Duration {
 	if base <= 0 || max <= 0 {
 		return 0
@@ -20,7 +22,7 @@ func Backoff(attempt int, base, max time.Duration) time.Duration {
 	for i := 0; i < attempt && d < max; i++ {
 		d = min(2*d, max)
 	}
-	return d/2 + rand.N(d/2+1)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // Sleep waits for d or until ctx ends, whichever is first; it returns ctx's

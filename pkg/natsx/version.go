@@ -9,8 +9,9 @@ import (
 )
 
 // MinServerVersion is the oldest nats-server the services run against:
-// 2.9 brought the consumer-create API with a name and filter subject that
-// nats.go's jetstream package uses.
+// 2.9 brought the consumer-create API (with a name and one filter subject)
+// that nats.go's jetstream package uses. Tests run against 2.9.10 (Debian's
+// package) and the current release.
 const MinServerVersion = "2.9.0"
 
 // CheckVersion returns an error naming the server version found and the

@@ -24,6 +24,8 @@ import (
 
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/agenttest"
+	"github.com/kairos-platform/identity/pkg/natstest"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
 	"github.com/kairos-platform/identity/tools/internal/stack"
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	natsURL, natsNote := getenv("NATS_URL"), ""
 	if natsURL == "" {
 		dir := filepath.Join(root, ".cache", "devstack", "nats")
-		n, err := stack.StartNATS(dir)
+		n, err := natstest.Listen(dir)
 		if err != nil {
 			return fmt.Errorf("in-process NATS: %w", err)
 		}
@@ -214,7 +216,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	out.block(banner(bannerInfo{
 		api: localURL(opts.httpAddr), authAdmin: localURL(opts.adminAddr), notifierAdmin: notifierAdmin,
-		database: pgtest.Redact(dbURL), nats: natsURL, natsNote: natsNote, smtp: mail.Addr(), agent: agent.URL,
+		database: pgtest.Redact(dbURL), nats: natsx.Redact(natsURL), natsNote: natsNote, smtp: mail.Addr(), agent: agent.URL,
 	}))
 
 	// Run until Ctrl-C, or until auth-api dies (then there is nothing to use).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kairos-platform/identity/pkg/agenttest"
 	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/pkg/smtptest"
 )
 
@@ -50,10 +51,9 @@ func formatMail(m smtptest.Message) string {
 // is about and its verification link. It is how the link reaches the console
 // when no notifier runs, and with -events a window on the outbox relay.
 func printEvents(ctx context.Context, natsURL string, out *console) (stop func(), err error) {
-	nc, err := nats.Connect(natsURL, nats.Name("devstack-events"),
-		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
+	nc, err := natsx.Connect(natsURL, natsx.Options{Name: "devstack-events"})
 	if err != nil {
-		return nil, fmt.Errorf("events: connect %s: %w", natsURL, err)
+		return nil, fmt.Errorf("events: connect %s: %w", natsx.Redact(natsURL), err)
 	}
 	_, err = nc.Subscribe(events.StreamSubjects, func(m *nats.Msg) {
 		ev, err := events.Decode(m.Data)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/agenttest"
+	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
 )
 
@@ -42,7 +43,7 @@ type Stack struct {
 	Dir      string // temporary directory with logs and stores
 	Root     string
 	PG       *Postgres
-	NATS     *NATS
+	NATS     *natstest.Server
 	SMTP     *smtptest.Server
 	Agent    *agenttest.Server
 	Auth     []*Proc
@@ -125,7 +126,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.NATS, err = StartNATS(filepath.Join(dir, "nats")); err != nil {
+	if s.NATS, err = natstest.Listen(filepath.Join(dir, "nats")); err != nil {
 		return nil, err
 	}
 	if s.SMTP, err = smtptest.Start("127.0.0.1:0"); err != nil {

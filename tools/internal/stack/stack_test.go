@@ -46,19 +46,3 @@ func TestProcLifecycle(t *testing.T) {
 		t.Fatal("a stopped process is ready")
 	}
 }
-
-func TestNATSRestartKeepsTheURL(t *testing.T) {
-	n, err := stack.StartNATS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
-	url := n.URL()
-	n.Stop()
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if n.URL() != url {
-		t.Fatalf("URL changed: %s → %s", url, n.URL())
-	}
-}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/pkg/natsx"
 )
 
 // Row is one outbox row as the relay sees it.
@@ -222,15 +222,9 @@ func (r *Relay) loop(ctx context.Context) {
 				natsDown = true
 			}
 		case !streamReady:
-			ectx, cancel := context.WithTimeout(ctx, storeTimeout)
-			_, err := events.EnsureStream(ectx, r.js, r.replicas)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil && !natsDown {
-					r.log.Warn("outbox waits for the stream", "err", err)
-				}
-				natsDown = true
-				break
+			// Retries (and logs) until the stream is there or the relay stops.
+			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.StreamConfig(r.replicas)); err != nil {
+				return
 			}
 			streamReady = true
 			continue
@@ -275,11 +269,20 @@ type publication struct {
 // relayBatch claims one batch, publishes it and records the outcome. lost
 // reports that the stream did not answer (no responders).
 func (r *Relay) relayBatch(ctx context.Context) (n int, lost bool, err error) {
-	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	// The claim does not see the stop signal: a claim cut short by it may
+	// still have committed on the server, leasing rows that no relay knows
+	// it holds until the lease ends. It takes milliseconds, so the stop
+	// waits for it and then hands the batch straight back.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	rows, err := r.store.ClaimOutbox(cctx, batchSize, lease)
 	cancel()
 	if err != nil || len(rows) == 0 {
 		return 0, false, err
+	}
+	if ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		return len(rows), false, r.store.ReleaseOutbox(rctx, ids(rows))
 	}
 
 	pubs := r.publish(ctx, rows)
@@ -298,7 +301,7 @@ func (r *Relay) relayBatch(ctx context.Context) (n int, lost bool, err error) {
 				lost = true
 			}
 			r.failures.Inc()
-			failed = append(failed, Failure{ID: p.row.ID, Error: truncate(p.err.Error()), RetryIn: backoff(p.row.Attempts)})
+			failed = append(failed, Failure{ID: p.row.ID, Error: truncate(p.err.Error()), RetryIn: natsx.Backoff(p.row.Attempts, minBackoff, maxBackoff)})
 		}
 	}
 	if len(failed) > 0 {
@@ -340,7 +343,7 @@ func (r *Relay) publish(ctx context.Context, rows []Row) []publication {
 			))
 		msg := nats.NewMsg(row.Subject)
 		msg.Data = row.Payload
-		r.prop.Inject(sctx, headerCarrier(msg.Header))
+		r.prop.Inject(sctx, natsx.HeaderCarrier(msg.Header))
 		p.fut, p.err = r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.ID))
 	}
 
@@ -389,36 +392,12 @@ func (r *Relay) publish(ctx context.Context, rows []Row) []publication {
 	return pubs
 }
 
-// headerCarrier writes trace headers into a NATS message verbatim: NATS
-// headers are case-sensitive and the contract names are lower case, which
-// http.Header-based carriers would canonicalise away.
-type headerCarrier nats.Header
-
-func (c headerCarrier) Get(key string) string {
-	if v := c[key]; len(v) > 0 {
-		return v[0]
+func ids(rows []Row) []string {
+	out := make([]string, len(rows))
+	for i, row := range rows {
+		out[i] = row.ID
 	}
-	return ""
-}
-
-func (c headerCarrier) Set(key, value string) { c[key] = []string{value} }
-
-func (c headerCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-// backoff is exponential in the failed attempts so far, with jitter so that
-// rows that failed together do not retry together.
-func backoff(attempts int) time.Duration {
-	d := maxBackoff
-	if attempts < 16 {
-		d = min(minBackoff<<attempts, maxBackoff)
-	}
-	return d/2 + rand.N(d/2+1)
+	return out
 }
 
 func truncate(s string) string {
@@ -442,7 +421,7 @@ func (r *Relay) listen(ctx context.Context) {
 			wait = time.Second
 		}
 		r.log.Warn("outbox LISTEN lost; polling until it is back", "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if natsx.Sleep(ctx, wait) != nil {
 			return
 		}
 		wait = min(2*wait, 30*time.Second)
@@ -505,16 +484,5 @@ func (r *Relay) sweep(ctx context.Context) {
 	}
 	if total > 0 {
 		r.log.Debug("outbox retention sweep", "deleted", total)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -37,7 +37,12 @@ type stack struct {
 
 func newStack(t testing.TB) *stack {
 	t.Helper()
-	ns := natstest.New(t)
+	return newStackOn(t, natstest.New(t))
+}
+
+// newStackOn is newStack on a given server (e.g. natstest.NewSystem).
+func newStackOn(t testing.TB, ns *natstest.Server) *stack {
+	t.Helper()
 	ss, err := smtptest.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,9 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/notifier/internal/notify"
 )
 
@@ -48,6 +49,9 @@ const (
 // Ensure creates or updates the USERS stream, the dead-letter stream and the
 // idempotency bucket, and returns the bucket.
 func Ensure(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	if err := natsx.CheckVersion(js.Conn(), natsx.MinServerVersion); err != nil {
+		return nil, err
+	}
 	if replicas < 1 {
 		replicas = 1
 	}
@@ -81,9 +85,13 @@ func Ensure(ctx context.Context, js jetstream.JetStream, replicas int) (jetstrea
 
 // Config is one durable consumer's settings.
 type Config struct {
-	Name     string   // durable name: email or agent
-	Subjects []string // filter subjects
-	Replicas int      // of the USERS stream, if it must be recreated
+	Name string // durable name: email or agent
+	// Subjects are the subjects the handler takes. The durable filters on
+	// one subject, their common prefix when there are several (nats-server
+	// 2.9 has no multiple filter subjects), and acknowledges the messages
+	// on other subjects without handling them.
+	Subjects []string
+	Replicas int // of the USERS stream, if it must be recreated
 	// Concurrency bounds the messages handled at once by this process.
 	Concurrency int
 	// MaxAckPending bounds unacknowledged messages across every replica.
@@ -216,7 +224,7 @@ func (c *Consumer) Run(ctx, work context.Context) error {
 				break
 			}
 		}
-		sleep(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second))
+		_ = natsx.Sleep(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second))
 	}
 	c.bound.Store(false)
 	wg.Wait()
@@ -227,25 +235,20 @@ func (c *Consumer) Run(ctx, work context.Context) error {
 // bind creates or updates the stream and the durable consumer, retrying
 // until it succeeds or ctx ends (NATS may be down at start).
 func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
-	for attempt := 1; ; attempt++ {
-		cons, err := c.ensureConsumer(ctx)
-		if err == nil {
-			c.bound.Store(true)
-			c.log.Info("consumer bound", "subjects", c.cfg.Subjects, "concurrency", c.cfg.Concurrency, "max_ack_pending", c.cfg.MaxAckPending)
-			return cons, nil
-		}
-		if attempt == 1 || attempt%30 == 0 {
-			c.log.Warn("cannot bind consumer yet; retrying", "error", err, "attempt", attempt)
-		}
-		if !sleep(ctx, min(time.Duration(attempt)*200*time.Millisecond, 2*time.Second)) {
-			return nil, ctx.Err()
-		}
+	cons, err := natsx.Retry(ctx, c.log, "bind consumer", c.ensureConsumer)
+	if err != nil {
+		return nil, err
 	}
+	c.bound.Store(true)
+	c.log.Info("consumer bound", "subjects", c.cfg.Subjects, "filter", FilterSubject(c.cfg.Subjects),
+		"concurrency", c.cfg.Concurrency, "max_ack_pending", c.cfg.MaxAckPending)
+	return cons, nil
 }
 
 func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
+	if err := natsx.CheckVersion(c.js.Conn(), natsx.MinServerVersion); err != nil {
+		return nil, err
+	}
 	// After a NATS store loss the stream may be gone too; recreate it with
 	// the configured replicas (never update an existing one from here).
 	if _, err := c.js.Stream(ctx, events.StreamName); errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -256,12 +259,12 @@ func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, erro
 		return nil, err
 	}
 	return c.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
-		Durable:        c.cfg.Name,
-		Description:    "Kairos notifier " + c.cfg.Name + " consumer",
-		FilterSubjects: c.cfg.Subjects,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.cfg.AckWait,
+		Durable:       c.cfg.Name,
+		Description:   "Kairos notifier " + c.cfg.Name + " consumer",
+		FilterSubject: FilterSubject(c.cfg.Subjects),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
 		// Unlimited: the notifier counts attempts itself and dead-letters
 		// at MaxDeliver, so a message never silently stops being delivered.
 		MaxDeliver:    -1,
@@ -306,7 +309,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	if !slices.Contains(c.cfg.Subjects, subject) {
 		label = subjectUnknown
 	}
-	ctx = c.prop.Extract(ctx, headerCarrier(msg.Headers()))
+	ctx = c.prop.Extract(ctx, natsx.HeaderCarrier(msg.Headers()))
 	ctx, span := c.tracer.Start(ctx, "process "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
@@ -339,6 +342,11 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) (string, error
 		return ResultDeadLetter, err
 	}
 	attempt := int(meta.NumDelivered)
+	if !slices.Contains(c.cfg.Subjects, msg.Subject()) {
+		// Inside the filter but not this consumer's (see Config.Subjects).
+		c.ack(ctx, msg)
+		return ResultIgnored, nil
+	}
 	if to := msg.Headers().Get(HeaderReplayFor); to != "" && to != c.cfg.Name {
 		c.ack(ctx, msg)
 		return ResultDuplicateSkipped, nil
@@ -399,17 +407,29 @@ func (c *Consumer) retry(ctx context.Context, msg jetstream.Msg, attempt int, ca
 // Backoff is the delay before attempt+1: RetryBase·2^(attempt-1), capped at
 // RetryMax, with ±20 % jitter so retries of one outage spread out.
 func (c *Consumer) Backoff(attempt int) time.Duration {
-	d := c.cfg.RetryMax
-	if attempt < 1 {
-		attempt = 1
+	return natsx.Backoff(max(attempt, 1)-1, c.cfg.RetryBase, c.cfg.RetryMax)
+}
+
+// FilterSubject is the one filter subject that covers subjects: the subject
+// itself, or the tokens they share followed by ">" (">" when none).
+func FilterSubject(subjects []string) string {
+	if len(subjects) == 1 {
+		return subjects[0]
 	}
-	if attempt <= 30 {
-		if e := c.cfg.RetryBase << (attempt - 1); e > 0 && e < d {
-			d = e
+	var common []string
+	for i, s := range subjects {
+		tokens := strings.Split(s, ".")
+		if i == 0 {
+			common = tokens[:len(tokens)-1] // ">" needs at least one more token
+			continue
 		}
+		n := 0
+		for n < len(common) && n < len(tokens)-1 && common[n] == tokens[n] {
+			n++
+		}
+		common = common[:n]
 	}
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
+	return strings.Join(append(common, ">"), ".")
 }
 
 // keepAlive sends in-progress acks while a slow handler runs, so JetStream
@@ -458,15 +478,4 @@ func idempotencyKey(consumer, id string) string {
 		id = "h-" + hex.EncodeToString(sum[:])
 	}
 	return consumer + "." + id
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

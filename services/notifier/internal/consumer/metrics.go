@@ -10,6 +10,9 @@ const (
 	ResultRetry            = "retry"
 	ResultDeadLetter       = "dead_letter"
 	ResultDuplicateSkipped = "duplicate_skipped"
+	// ResultIgnored: a subject inside the consumer's filter that its handler
+	// does not take; acknowledged unhandled (subject label "unknown").
+	ResultIgnored = "ignored"
 )
 
 // Dead-letter reasons (kairos_dead_letters_total{reason} and the
@@ -40,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer, subjects map[string][]string) (*Metri
 	m := &Metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kairos_notifier_messages_total",
-			Help: "Messages handled by consumer, subject and result (ok, retry, dead_letter, duplicate_skipped).",
+			Help: "Messages handled by consumer, subject and result (ok, retry, dead_letter, duplicate_skipped, ignored).",
 		}, []string{"consumer", "subject", "result"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kairos_dead_letters_total",
@@ -70,6 +73,7 @@ func NewMetrics(reg prometheus.Registerer, subjects map[string][]string) (*Metri
 				m.messages.WithLabelValues(name, s, r)
 			}
 		}
+		m.messages.WithLabelValues(name, subjectUnknown, ResultIgnored)
 		for _, r := range []string{ReasonMaxDeliver, ReasonPermanent, ReasonUndecodable} {
 			m.deadLetters.WithLabelValues(name, r)
 		}
