@@ -104,9 +104,13 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 				env[k] = v
 			}
 			env[tt.key] = tt.value
-			err := run(context.Background(), []string{"auth-api"}, getenvFrom(env), io.Discard)
+			var out strings.Builder
+			err := run(context.Background(), []string{"auth-api"}, getenvFrom(env), &out)
 			if err == nil {
 				t.Fatal("run started with a bad value")
+			}
+			if out.Len() > 0 {
+				t.Errorf("logged before the settings were checked: %s", out.String())
 			}
 			msg := err.Error()
 			if !strings.HasPrefix(msg, tt.key+":") || strings.Contains(msg, "\n") || strings.Contains(msg, "topsecret") {

@@ -568,9 +568,13 @@ func TestBadConfig(t *testing.T) {
 			env[tt.key] = tt.value
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := run(ctx, []string{"notifier"}, func(k string) string { return env[k] }, new(strings.Builder))
+			var out strings.Builder
+			err := run(ctx, []string{"notifier"}, func(k string) string { return env[k] }, &out)
 			if err == nil {
 				t.Fatal("run succeeded")
+			}
+			if out.Len() > 0 {
+				t.Errorf("logged before the settings were checked: %s", out.String())
 			}
 			if !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q, want one line starting %q", err, tt.want)
