@@ -87,7 +87,7 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 				log.ErrorContext(r.Context(), "panic serving request", "request_id", info.id,
 					"route", info.route, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rec.status == 0 {
-					writeJSON(rec, http.StatusInternalServerError, message{"Internal server error."})
+					writeJSON(rec, http.StatusInternalServerError, internalError)
 				}
 			}
 			d := time.Since(start)
