@@ -23,6 +23,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
+	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
@@ -140,7 +141,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 
 	// Domain: hasher, rules, outbox relay.
-	hasher, err := auth.NewHasher(cfg.Argon2, auth.HasherOptions{
+	hasher, err := hashing.New(cfg.Argon2, hashing.Options{
 		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
 	})
 	if err != nil {

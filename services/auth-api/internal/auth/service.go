@@ -80,7 +80,7 @@ type Store interface {
 	ReplacePasswordHash(ctx context.Context, uid, old, new string) error
 }
 
-// PasswordHasher hashes and checks passwords (see Hasher). Verify with an
+// PasswordHasher hashes and checks passwords (internal/hashing). Verify with an
 // empty encoded hash does a check's work against a dummy and fails.
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
