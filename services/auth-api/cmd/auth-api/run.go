@@ -148,7 +148,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	svc, err := auth.New(store, hasher, auth.Config{
-		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
+		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
 		Logger: logger, Registerer: reg,
 	})
 	if err != nil {

@@ -97,7 +97,7 @@ func newEnv(t *testing.T, p passhash.Params) *env {
 	c := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
 	h := newHasher(t, p, reg)
 	svc, err := auth.New(postgres.New(pool), h, auth.Config{
-		PublicURL: "https://id.example.com/", TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
+		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
 		Now: c.Now, Registerer: reg,
 	})
 	if err != nil {
@@ -138,11 +138,14 @@ func (e *env) count(t *testing.T, sql string, args ...any) int {
 	return n
 }
 
+// verifyURL stands for the HTTP layer's link builder.
+func verifyURL(token string) string { return "https://id.example.com/api/verify/" + token + "/" }
+
 func tokenOf(t *testing.T, ev events.Event) string {
 	t.Helper()
 	tok, ok := strings.CutPrefix(ev.VerifyURL, "https://id.example.com/api/verify/")
 	if !ok || !strings.HasSuffix(tok, "/") {
-		t.Fatalf("verify_url %q is not PUBLIC_URL/api/verify/<token>/", ev.VerifyURL)
+		t.Fatalf("verify_url %q is not verifyURL(<token>)", ev.VerifyURL)
 	}
 	return strings.TrimSuffix(tok, "/")
 }
@@ -358,7 +361,7 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	// the next successful login.
 	stronger := passhash.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}
 	svc, err := auth.New(postgres.New(e.pool), newHasher(t, stronger, nil),
-		auth.Config{PublicURL: "https://id.example.com", TokenTTL: time.Hour, MaxLoginFailures: 3})
+		auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	svc, err := auth.New(postgres.New(pool), hasher, auth.Config{
-		PublicURL: "http://localhost:8080", TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
+		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -19,6 +20,19 @@ import (
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
+
+// routeVerify is the path of the link in verification emails.
+const routeVerify = "/api/verify/{token}/"
+
+// VerifyURL returns the builder of verification links under publicURL (the
+// service's public base, with or without a trailing slash), for
+// auth.Config: the domain writes links without knowing the route.
+func VerifyURL(publicURL string) func(token string) string {
+	base := strings.TrimRight(publicURL, "/")
+	return func(token string) string {
+		return base + strings.Replace(routeVerify, "{token}", url.PathEscape(token), 1)
+	}
+}
 
 // Options configure the handler.
 type Options struct {
@@ -75,9 +89,14 @@ func New(o Options) (http.Handler, error) {
 	r.Handle("/api/signup/", a.endpoint(m.signups, a.handleSignup)).Methods(http.MethodPost)
 	r.Handle("/api/login/", a.endpoint(m.logins, a.handleLogin)).Methods(http.MethodPost)
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
-	r.Handle("/api/verify/{token}/", a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
+	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errMethod(r.Method)) })
+
+	shown, err := shownRoutes(r)
+	if err != nil {
+		return nil, err
+	}
 
 	var h http.Handler = withTrailingSlash(r)
 	if len(o.CORSOrigins) > 0 {
@@ -96,5 +115,5 @@ func New(o Options) (http.Handler, error) {
 		otelhttp.WithPropagators(otel.GetTextMapPropagator()),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
 	)
-	return hideToken(h), nil
+	return hideToken(shown, h), nil
 }
