@@ -5,6 +5,7 @@ go 1.26.8
 replace (
 	github.com/kairos-platform/identity/migrations => ../migrations
 	github.com/kairos-platform/identity/pkg => ../pkg
+	github.com/kairos-platform/identity/services/auth-api => ../services/auth-api
 )
 
 require (
@@ -12,12 +13,12 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/kairos-platform/identity/migrations v0.0.0-00010101000000-000000000000
 	github.com/kairos-platform/identity/pkg v0.0.0-00010101000000-000000000000
+	github.com/kairos-platform/identity/services/auth-api v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
 	github.com/prometheus/prometheus v0.316.0
 	go.yaml.in/yaml/v3 v3.0.6
-	golang.org/x/crypto v0.58.0
 )
 
 require (
@@ -49,6 +50,7 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect

@@ -10,22 +10,19 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
+	"github.com/kairos-platform/identity/services/auth-api/verifysql"
 )
 
-type argonParams struct {
-	MemoryKiB   uint32 `json:"memory_kib"`
-	Time        uint32 `json:"time"`
-	Parallelism uint8  `json:"parallelism"`
-}
-
-// argonRate computes argon2id hashes with p on every core for d and returns
-// hashes per second: the ceiling for login and signup on this machine.
-func argonRate(ctx context.Context, p argonParams, d time.Duration) float64 {
+// argonRate computes auth-api's password hashes with p on every core for d
+// and returns hashes per second: the ceiling for login and signup on this
+// machine.
+func argonRate(ctx context.Context, p passhash.Params, d time.Duration) float64 {
 	var n atomic.Int64
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -33,9 +30,8 @@ func argonRate(ctx context.Context, p argonParams, d time.Duration) float64 {
 	var wg sync.WaitGroup
 	for range runtime.NumCPU() {
 		wg.Go(func() {
-			salt := make([]byte, 16)
 			for ctx.Err() == nil {
-				argon2.IDKey([]byte(seedPassword), salt, p.Time, p.MemoryKiB, p.Parallelism, 32)
+				passhash.Hash(seedPassword, p)
 				n.Add(1)
 			}
 		})
@@ -44,17 +40,26 @@ func argonRate(ctx context.Context, p argonParams, d time.Duration) float64 {
 	return float64(n.Load()) / time.Since(start).Seconds()
 }
 
-// pgbenchScript is auth-api's verify transaction (postgres.ConsumeToken): use
-// the token, verify its account, revoke the account's other tokens. Tokens
-// are drawn at random from seeded ones, so a few are drawn twice and then
+// pgbenchScript is auth-api's verify transaction, its own statements with
+// the parameters bound to pgbench expressions for seeded token :id (see
+// seedTokens): the token's hash, its account's uid, and now(). Tokens are
+// drawn at random from the seeded ones, so a few are drawn twice and then
 // only find nothing to update, as a repeated click would.
-const pgbenchScript = `\set id random(1, :ntokens)
-BEGIN;
-UPDATE verification_tokens SET used_at = now() WHERE token_hash = sha256(sha256(convert_to('pgb' || :id, 'UTF8'))) AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING uid::text;
-UPDATE users SET verified_at = coalesce(verified_at, now()), updated_at = now() WHERE uid = md5('pgb' || :id)::uuid;
-UPDATE verification_tokens SET revoked_at = now() WHERE uid = md5('pgb' || :id)::uuid AND used_at IS NULL AND revoked_at IS NULL;
-COMMIT;
-`
+func pgbenchScript() string {
+	token := strings.NewReplacer("$1", "sha256(sha256(convert_to('pgb' || :id, 'UTF8')))", "$2", "now()")
+	account := strings.NewReplacer("$1", "md5('pgb' || :id)::uuid", "$2", "now()")
+	var b strings.Builder
+	b.WriteString("\\set id random(1, :ntokens)\nBEGIN;\n")
+	for _, stmt := range []string{
+		token.Replace(verifysql.ConsumeToken),
+		account.Replace(verifysql.VerifyAccount),
+		account.Replace(verifysql.RevokeOtherTokens),
+	} {
+		b.WriteString(strings.Join(strings.Fields(stmt), " ") + ";\n")
+	}
+	b.WriteString("COMMIT;\n")
+	return b.String()
+}
 
 // pgbenchRate runs the verify transaction with pgbench (prepared statements,
 // clients connections) against dbURL for d and returns transactions/s.
@@ -64,7 +69,7 @@ func pgbenchRate(ctx context.Context, dbURL string, ntokens, clients int, d time
 		return 0, fmt.Errorf("pgbench not found (apt-get install postgresql-contrib or postgresql-client): %w", err)
 	}
 	script := filepath.Join(dir, "verify.pgbench")
-	if err := os.WriteFile(script, []byte(pgbenchScript), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(pgbenchScript()), 0o644); err != nil {
 		return 0, err
 	}
 	u, err := url.Parse(dbURL)

@@ -104,3 +104,17 @@ func TestScrape(t *testing.T) {
 		t.Error("missing metric: no error")
 	}
 }
+
+// The pgbench script is auth-api's verify transaction with every parameter
+// bound: a placeholder left over would fail pgbench in the middle of a run.
+func TestPgbenchScriptBindsEveryParameter(t *testing.T) {
+	s := pgbenchScript()
+	if strings.Contains(s, "$") {
+		t.Fatalf("unbound parameter in the pgbench script:\n%s", s)
+	}
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) != 6 || lines[1] != "BEGIN;" || lines[5] != "COMMIT;" ||
+		!strings.HasPrefix(lines[2], "UPDATE verification_tokens SET used_at = now() WHERE token_hash = sha256(") {
+		t.Fatalf("pgbench script is not set, BEGIN, the three statements, COMMIT:\n%s", s)
+	}
+}

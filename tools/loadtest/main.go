@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 	"github.com/kairos-platform/identity/tools/internal/stack"
 )
 
@@ -51,7 +52,7 @@ type config struct {
 	StuffAttempts int
 	StuffAccounts int
 	Backlog       int
-	Argon         argonParams
+	Argon         passhash.Params
 	Out           string
 	Doc           string
 	Build         bool
@@ -97,7 +98,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("-auth-env: %q is not KEY=VALUE", kv)
 		}
 	}
-	c.Argon = argonParams{MemoryKiB: uint32(*mem), Time: uint32(*tm), Parallelism: uint8(*par)}
+	c.Argon = passhash.Params{MemoryKiB: uint32(*mem), Time: uint32(*tm), Parallelism: uint8(*par)}
 	for s := range strings.SplitSeq(*scen, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -113,14 +114,14 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 
 // report is results.json.
 type report struct {
-	Date      time.Time    `json:"date"`
-	Command   string       `json:"command"`
-	Machine   machine      `json:"machine"`
-	Note      string       `json:"note,omitempty"`
-	Argon     argonParams  `json:"argon2id"`
-	Ceilings  ceilings     `json:"ceilings"`
-	Scenarios []scenario   `json:"scenarios"`
-	Floors    []floorCheck `json:"floors"`
+	Date      time.Time       `json:"date"`
+	Command   string          `json:"command"`
+	Machine   machine         `json:"machine"`
+	Note      string          `json:"note,omitempty"`
+	Argon     passhash.Params `json:"argon2id"`
+	Ceilings  ceilings        `json:"ceilings"`
+	Scenarios []scenario      `json:"scenarios"`
+	Floors    []floorCheck    `json:"floors"`
 }
 
 type machine struct {
@@ -246,7 +247,7 @@ func seed(ctx context.Context, dbURL string, cfg config) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	hash := phcHash(seedPassword, cfg.Argon)
+	hash := passhash.Hash(seedPassword, cfg.Argon)
 	for _, s := range []struct {
 		prefix string
 		n      int

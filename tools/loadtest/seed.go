@@ -2,31 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/crypto/argon2"
 )
 
 // The load tool seeds accounts straight into the database: signups are bound
 // by the password hash (tens a second), so creating thousands of accounts
 // through the API would take most of a run. Seeded rows are what signup
-// writes: the same columns, an argon2id PHC hash with the configured
-// parameters, tokens stored as SHA-256 of 32 random-looking bytes.
+// writes: the same columns, a password hash made by auth-api's own passhash
+// with the configured parameters, tokens stored as SHA-256 of 32
+// random-looking bytes.
 
 const seedPassword = "Load-Test-Passw0rd-7d41"
-
-// phcHash hashes password in auth-api's format (16-byte salt, 32-byte key).
-func phcHash(password string, p argonParams) string {
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Parallelism, 32)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Parallelism,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
 
 // seedAccounts inserts n verified accounts <prefix><i>@load.test (i from 1)
 // sharing one password hash.

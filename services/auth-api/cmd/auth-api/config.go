@@ -11,6 +11,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // config is auth-api's whole configuration. This file is the only place the
@@ -25,7 +26,7 @@ type config struct {
 	VerifyRedirect     *url.URL
 	TokenTTL           time.Duration
 	PasswordMinLength  int
-	Argon2             auth.Params
+	Argon2             passhash.Params
 	HashConcurrency    int
 	HashQueueTimeout   time.Duration
 	LoginMaxFailures   int
@@ -68,10 +69,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		PublicURL:         strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
 		TokenTTL:          e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
 		PasswordMinLength: e.Int("PASSWORD_MIN_LENGTH", 8, 8, auth.MaxPasswordLength),
-		Argon2: auth.Params{
-			MemoryKiB:   uint32(e.Int("ARGON2_MEMORY_KIB", auth.MinMemoryKiB, auth.MinMemoryKiB, 4<<20)),
-			Time:        uint32(e.Int("ARGON2_TIME", auth.MinTime, auth.MinTime, 100)),
-			Parallelism: uint8(e.Int("ARGON2_PARALLELISM", auth.MinParallelism, auth.MinParallelism, 255)),
+		Argon2: passhash.Params{
+			MemoryKiB:   uint32(e.Int("ARGON2_MEMORY_KIB", passhash.MinMemoryKiB, passhash.MinMemoryKiB, 4<<20)),
+			Time:        uint32(e.Int("ARGON2_TIME", passhash.MinTime, passhash.MinTime, 100)),
+			Parallelism: uint8(e.Int("ARGON2_PARALLELISM", passhash.MinParallelism, passhash.MinParallelism, 255)),
 		},
 		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
 		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),

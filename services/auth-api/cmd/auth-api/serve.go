@@ -17,6 +17,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
+	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
@@ -131,16 +132,17 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 }
 
 // newAuth is the domain: the argon2id hasher behind its admission gate, and
-// the signup, verify and login rules.
+// the signup, verify and login rules, which build verify links with the
+// router's own route.
 func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, error) {
-	hasher, err := auth.NewHasher(cfg.Argon2, auth.HasherOptions{
+	hasher, err := hashing.New(cfg.Argon2, hashing.Options{
 		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return auth.New(store, hasher, auth.Config{
-		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
+		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
 		Logger: logger, Registerer: reg,
 	})
 }

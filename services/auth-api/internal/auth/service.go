@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,7 +79,7 @@ type Store interface {
 	ReplacePasswordHash(ctx context.Context, uid, old, new string) error
 }
 
-// PasswordHasher hashes and checks passwords (see Hasher). Verify with an
+// PasswordHasher hashes and checks passwords (internal/hashing). Verify with an
 // empty encoded hash does a check's work against a dummy and fails.
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
@@ -93,7 +92,9 @@ type PasswordHasher interface {
 
 // Config is what the rules depend on.
 type Config struct {
-	PublicURL        string        // base of verify links
+	// VerifyURL makes the link a verification email carries for a token;
+	// where links point is the HTTP layer's business (httpapi.VerifyURL).
+	VerifyURL        func(token string) string
 	TokenTTL         time.Duration // lifetime of a verification token
 	MaxLoginFailures int           // consecutive failures before a lock
 	Now              func() time.Time
@@ -127,7 +128,9 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	if cfg.MaxLoginFailures < 1 {
 		return nil, errors.New("auth: MaxLoginFailures must be at least 1")
 	}
-	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.VerifyURL == nil {
+		return nil, errors.New("auth: VerifyURL is required")
+	}
 	s := &Service{store: store, hasher: hasher, cfg: cfg,
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_login_lockouts_total",
@@ -351,7 +354,7 @@ func (s *Service) event(typ string, a Account, secret string, tok *Token, now ti
 	}
 	if tok != nil {
 		exp := tok.ExpiresAt.UTC()
-		ev.VerifyURL = s.cfg.PublicURL + "/api/verify/" + secret + "/"
+		ev.VerifyURL = s.cfg.VerifyURL(secret)
 		ev.VerifyExpiresAt = &exp
 	}
 	return ev

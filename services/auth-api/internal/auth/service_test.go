@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // clock is a settable time source.
@@ -32,15 +35,57 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// cheap keeps unit tests fast; the OWASP floor is enforced by config.
+var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
+
+// gatedHasher is the real hasher behind an admission the test can close, to
+// stand for a hasher whose queue is full (internal/hashing tests when it is).
+type gatedHasher struct {
+	*hashing.Hasher
+	full atomic.Bool
+}
+
+func (g *gatedHasher) Admit() (func(), error) {
+	if g.full.Load() {
+		return nil, auth.ErrOverloaded
+	}
+	return g.Hasher.Admit()
+}
+
+func newHasher(t *testing.T, p passhash.Params, reg prometheus.Registerer) *gatedHasher {
+	t.Helper()
+	h, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gatedHasher{Hasher: h}
+}
+
+// counter reads the value of a label-less counter from g.
+func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
 type env struct {
 	svc    *auth.Service
-	hasher *auth.Hasher
+	hasher *gatedHasher
 	pool   *pgxpool.Pool
 	clock  *clock
 	reg    *prometheus.Registry
 }
 
-func newEnv(t *testing.T, p auth.Params) *env {
+func newEnv(t *testing.T, p passhash.Params) *env {
 	t.Helper()
 	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
 	pool, err := pgxpool.New(context.Background(), url)
@@ -50,9 +95,9 @@ func newEnv(t *testing.T, p auth.Params) *env {
 	t.Cleanup(pool.Close)
 	reg := prometheus.NewRegistry()
 	c := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
-	h := newHasher(t, p, 4, time.Minute, reg)
+	h := newHasher(t, p, reg)
 	svc, err := auth.New(postgres.New(pool), h, auth.Config{
-		PublicURL: "https://id.example.com/", TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
+		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
 		Now: c.Now, Registerer: reg,
 	})
 	if err != nil {
@@ -93,11 +138,14 @@ func (e *env) count(t *testing.T, sql string, args ...any) int {
 	return n
 }
 
+// verifyURL stands for the HTTP layer's link builder.
+func verifyURL(token string) string { return "https://id.example.com/api/verify/" + token + "/" }
+
 func tokenOf(t *testing.T, ev events.Event) string {
 	t.Helper()
 	tok, ok := strings.CutPrefix(ev.VerifyURL, "https://id.example.com/api/verify/")
 	if !ok || !strings.HasSuffix(tok, "/") {
-		t.Fatalf("verify_url %q is not PUBLIC_URL/api/verify/<token>/", ev.VerifyURL)
+		t.Fatalf("verify_url %q is not verifyURL(<token>)", ev.VerifyURL)
 	}
 	return strings.TrimSuffix(tok, "/")
 }
@@ -311,9 +359,9 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	}
 	// A service configured with stronger parameters upgrades the hash on
 	// the next successful login.
-	stronger := auth.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}
-	svc, err := auth.New(postgres.New(e.pool), newHasher(t, stronger, 1, time.Minute, nil),
-		auth.Config{PublicURL: "https://id.example.com", TokenTTL: time.Hour, MaxLoginFailures: 3})
+	stronger := passhash.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}
+	svc, err := auth.New(postgres.New(e.pool), newHasher(t, stronger, nil),
+		auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,25 +390,13 @@ func TestOverloadShedsBeforeLockoutAndKeepsIt(t *testing.T) {
 		}
 	}
 
-	// Fill every slot and the whole queue: the hash time equals the timeout,
-	// so one waiter per slot.
-	e.hasher.SetRecentHashTime(time.Minute)
-	var held []func()
-	for range 8 {
-		release, err := e.hasher.Admit()
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, release)
-	}
+	e.hasher.full.Store(true)
 	for _, email := range []string{"victim@example.com", "someone@example.com"} {
 		if _, err := e.svc.Login(ctx, auth.Login{Email: email, Password: "guess-again"}); !errors.Is(err, auth.ErrOverloaded) {
 			t.Fatalf("%s under overload: %v, want ErrOverloaded", email, err)
 		}
 	}
-	for _, release := range held {
-		release()
-	}
+	e.hasher.full.Store(false)
 
 	var locked *auth.LockedError
 	if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: "guess-again"}); !errors.As(err, &locked) {

@@ -3,11 +3,11 @@ package httpapi_test
 import (
 	"testing"
 
-	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // owasp is the production default: what a real login costs.
-var owasp = auth.Params{MemoryKiB: auth.MinMemoryKiB, Time: auth.MinTime, Parallelism: auth.MinParallelism}
+var owasp = passhash.Params{MemoryKiB: passhash.MinMemoryKiB, Time: passhash.MinTime, Parallelism: passhash.MinParallelism}
 
 // BenchmarkLogin measures a successful login through the whole handler
 // (decode, validate, throttle lookup, account lookup, argon2id check,
@@ -15,7 +15,7 @@ var owasp = auth.Params{MemoryKiB: auth.MinMemoryKiB, Time: auth.MinTime, Parall
 func BenchmarkLogin(b *testing.B) {
 	for _, c := range []struct {
 		name string
-		p    auth.Params
+		p    passhash.Params
 	}{{"owasp", owasp}, {"cheap-hash", cheap}} {
 		b.Run(c.name, func(b *testing.B) {
 			h := newHarnessWith(b, c.p)

@@ -17,20 +17,14 @@ import (
 // MaxBodyBytes caps every request body.
 const MaxBodyBytes = 64 << 10
 
-// badBodyError is a body rejected as a whole, with the reason for the
-// client. It unwraps to errMalformed, so it is a 400 wherever that is.
-type badBodyError struct{ msg string }
-
-func (e *badBodyError) Error() string { return e.msg }
-func (e *badBodyError) Unwrap() error { return errMalformed }
-
+// Bodies rejected as a whole, with the reason for the client.
 var (
 	// encoding/json would turn invalid bytes into U+FFFD, making different
 	// passwords the same one.
-	errNotUTF8 = &badBodyError{"Request body must be valid UTF-8 JSON."}
+	errNotUTF8 = badRequest("Request body must be valid UTF-8 JSON.")
 	// encoding/json would keep the last of the values (matching names
 	// case-insensitively), which other parsers in the path may not.
-	errDuplicateKey = &badBodyError{"Request body has a duplicate key; send each field once."}
+	errDuplicateKey = badRequest("Request body has a duplicate key; send each field once.")
 )
 
 // decode reads a JSON object from r's body into dst. Unknown fields are

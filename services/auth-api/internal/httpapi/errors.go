@@ -11,14 +11,42 @@ import (
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
 
-// Errors of the HTTP layer itself.
+// answer is what an error becomes: the status, the body, Retry-After in
+// seconds (no header when 0) and the label it is counted under in the
+// per-endpoint counters. logMsg, when set, is logged once with the request id.
+type answer struct {
+	status     int
+	body       any
+	retryAfter int
+	result     string
+	logLevel   slog.Level
+	logMsg     string
+}
+
+// requestError is an error of the HTTP layer itself (the body, the path, the
+// method), with the status, message and counter label it is answered with.
+type requestError struct {
+	status int
+	msg    string
+	result string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(msg string) *requestError {
+	return &requestError{http.StatusBadRequest, msg, "invalid"}
+}
+
 var (
-	errMalformed        = errors.New("malformed JSON")
-	errTooLarge         = errors.New("request body too large")
-	errUnsupportedMedia = errors.New("unsupported media type")
-	errNotFound         = errors.New("not found")
-	errMethod           = errors.New("method not allowed")
+	errMalformed        = badRequest("Malformed JSON.")
+	errTooLarge         = &requestError{http.StatusRequestEntityTooLarge, "Request body too large (limit 64 KiB).", "invalid"}
+	errUnsupportedMedia = &requestError{http.StatusUnsupportedMediaType, "Unsupported media type; send application/json.", "invalid"}
+	errNotFound         = &requestError{http.StatusNotFound, "Not found.", "error"}
 )
+
+func errMethod(method string) error {
+	return &requestError{http.StatusMethodNotAllowed, "Method \"" + method + "\" not allowed.", "error"}
+}
 
 // rateLimitedError: the client IP has no tokens left.
 type rateLimitedError struct{ retryAfter time.Duration }
@@ -33,85 +61,63 @@ type message struct {
 	Message string `json:"message"`
 }
 
-// writeError is the one place where errors become responses. Anything it
-// does not know is a 500 with a generic body, logged once with the request
-// id (and trace id, from the context).
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, overloadRetry time.Duration, err error) {
+// internalError is the whole body of every 500: what went wrong is logged,
+// never told.
+var internalError = message{"Internal server error."}
+
+// answerFor is the one mapping from errors to responses. Anything it does
+// not know is a 500 with a generic body, logged.
+func (a *api) answerFor(err error) answer {
 	var (
+		req    *requestError
 		ve     *auth.ValidationError
 		locked *auth.LockedError
 		rl     *rateLimitedError
-		bad    *badBodyError
 	)
 	switch {
+	case errors.As(err, &req):
+		return answer{status: req.status, body: message{req.msg}, result: req.result}
 	case errors.As(err, &ve):
-		writeJSON(w, http.StatusBadRequest, ve.Fields)
-	case errors.As(err, &bad):
-		writeJSON(w, http.StatusBadRequest, message{bad.msg})
-	case errors.Is(err, errMalformed):
-		writeJSON(w, http.StatusBadRequest, message{"Malformed JSON."})
-	case errors.Is(err, errTooLarge):
-		writeJSON(w, http.StatusRequestEntityTooLarge, message{"Request body too large (limit 64 KiB)."})
-	case errors.Is(err, errUnsupportedMedia):
-		writeJSON(w, http.StatusUnsupportedMediaType, message{"Unsupported media type; send application/json."})
-	case errors.Is(err, errNotFound):
-		writeJSON(w, http.StatusNotFound, message{"Not found."})
-	case errors.Is(err, errMethod):
-		writeJSON(w, http.StatusMethodNotAllowed, message{"Method \"" + r.Method + "\" not allowed."})
+		return answer{status: http.StatusBadRequest, body: ve.Fields, result: "invalid"}
 	case errors.Is(err, auth.ErrInvalidCredentials):
-		writeJSON(w, http.StatusUnauthorized, message{"Invalid credentials"})
+		return answer{status: http.StatusUnauthorized, body: message{"Invalid credentials"}, result: "invalid_credentials"}
 	case errors.Is(err, auth.ErrNotVerified):
-		writeJSON(w, http.StatusForbidden, message{"Please verify your email first"})
+		return answer{status: http.StatusForbidden, body: message{"Please verify your email first"}, result: "unverified"}
+	case errors.Is(err, auth.ErrTokenExpired): // an ErrTokenInvalid, counted apart
+		return answer{status: http.StatusBadRequest, body: message{"Invalid token"}, result: "expired"}
 	case errors.Is(err, auth.ErrTokenInvalid):
-		writeJSON(w, http.StatusBadRequest, message{"Invalid token"})
+		return answer{status: http.StatusBadRequest, body: message{"Invalid token"}, result: "invalid"}
 	case errors.As(err, &locked):
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(locked.RetryAfter)))
-		writeJSON(w, http.StatusTooManyRequests, message{"Too many failed login attempts. Try again later."})
+		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(locked.RetryAfter), result: "locked",
+			body: message{"Too many failed login attempts. Try again later."}}
 	case errors.As(err, &rl):
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(rl.retryAfter)))
-		writeJSON(w, http.StatusTooManyRequests, message{"Too many requests. Try again later."})
+		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(rl.retryAfter), result: "rate_limited",
+			body: message{"Too many requests. Try again later."}}
 	case errors.Is(err, auth.ErrOverloaded):
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(overloadRetry)))
-		writeJSON(w, http.StatusServiceUnavailable, message{"The service is busy. Try again shortly."})
+		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(a.overloadRetry), result: "overloaded",
+			body: message{"The service is busy. Try again shortly."}}
 	case errors.Is(err, auth.ErrUnavailable):
 		// Logged: an operator wants to know, though the client is told to retry.
-		log.WarnContext(r.Context(), "database unavailable", "request_id", requestID(r.Context()), "error", err)
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(unavailableRetry)))
-		writeJSON(w, http.StatusServiceUnavailable, message{"The service is temporarily unavailable. Try again shortly."})
-	default:
-		log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "error", err)
-		writeJSON(w, http.StatusInternalServerError, message{"Internal server error."})
+		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(unavailableRetry), result: "error",
+			body:   message{"The service is temporarily unavailable. Try again shortly."},
+			logMsg: "database unavailable", logLevel: slog.LevelWarn}
 	}
+	return answer{status: http.StatusInternalServerError, body: internalError, result: "error",
+		logMsg: "request failed", logLevel: slog.LevelError}
 }
 
-// result names err for the per-endpoint counters.
-func result(err error) string {
-	var (
-		ve     *auth.ValidationError
-		locked *auth.LockedError
-		rl     *rateLimitedError
-	)
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &ve), errors.Is(err, errMalformed), errors.Is(err, errTooLarge), errors.Is(err, errUnsupportedMedia):
-		return "invalid"
-	case errors.As(err, &rl):
-		return "rate_limited"
-	case errors.As(err, &locked):
-		return "locked"
-	case errors.Is(err, auth.ErrOverloaded):
-		return "overloaded"
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return "invalid_credentials"
-	case errors.Is(err, auth.ErrNotVerified):
-		return "unverified"
-	case errors.Is(err, auth.ErrTokenExpired):
-		return "expired"
-	case errors.Is(err, auth.ErrTokenInvalid):
-		return "invalid"
+// fail answers err and returns the label to count it under. The log line
+// carries the request id, and the trace id from the context.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) string {
+	ans := a.answerFor(err)
+	if ans.logMsg != "" {
+		a.log.Log(r.Context(), ans.logLevel, ans.logMsg, "request_id", requestID(r.Context()), "error", err)
 	}
-	return "error"
+	if ans.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ans.retryAfter))
+	}
+	writeJSON(w, ans.status, ans.body)
+	return ans.result
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -27,37 +27,53 @@ const (
 	msgResend         = "If the account exists and is unverified, a new verification email is on its way."
 )
 
+// handler serves one endpoint. It writes the success response itself and
+// returns the label to count it under; an error it returns is answered by
+// answerFor and counted under that answer's label.
+type handler func(w http.ResponseWriter, r *http.Request) (result string, err error)
+
+// endpoint adapts a handler, once for every route: the per-IP limit first,
+// then the handler, then the count of the outcome.
+func (a *api) endpoint(counter results, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.limiter != nil {
+			if ok, wait := a.limiter.Allow(a.clientIP.Of(r)); !ok {
+				counter.inc(a.fail(w, r, &rateLimitedError{retryAfter: wait}))
+				return
+			}
+		}
+		result, err := h(w, r)
+		if err != nil {
+			result = a.fail(w, r, err)
+		}
+		counter.inc(result)
+	})
+}
+
 type signupRequest struct {
 	Username *string `json:"username"`
 	Email    *string `json:"email"`
 	Password *string `json:"password"`
 }
 
-func (a *api) handleSignup() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req signupRequest
-		err := decode(w, r, &req)
-		var in auth.Signup
-		if err == nil {
-			in, err = a.policy.ValidateSignup(auth.SignupInput{Username: req.Username, Email: req.Email, Password: req.Password})
-		}
-		var res auth.SignupResult
-		if err == nil {
-			res, err = a.auth.Signup(r.Context(), in)
-		}
-		if err != nil {
-			a.metrics.signups.inc(result(err))
-			a.error(w, r, err)
-			return
-		}
-		// An existing address gets the same answer: no account enumeration.
-		if res.Duplicate {
-			a.metrics.signups.inc("duplicate")
-		} else {
-			a.metrics.signups.inc("ok")
-		}
-		writeJSON(w, http.StatusOK, message{msgSignup})
-	})
+func (a *api) handleSignup(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req signupRequest
+	if err := decode(w, r, &req); err != nil {
+		return "", err
+	}
+	in, err := a.policy.ValidateSignup(auth.SignupInput{Username: req.Username, Email: req.Email, Password: req.Password})
+	if err != nil {
+		return "", err
+	}
+	res, err := a.auth.Signup(r.Context(), in)
+	if err != nil {
+		return "", err
+	}
+	writeJSON(w, http.StatusOK, message{msgSignup})
+	if res.Duplicate {
+		return "duplicate", nil // answered like ok: no account enumeration
+	}
+	return "ok", nil
 }
 
 type loginRequest struct {
@@ -70,87 +86,79 @@ type loginResponse struct {
 	AuthID  string `json:"auth_id"`
 }
 
-func (a *api) handleLogin() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req loginRequest
-		err := decode(w, r, &req)
-		var in auth.Login
-		if err == nil {
-			in, err = a.policy.ValidateLogin(auth.LoginInput{Email: req.Email, Password: req.Password})
-		}
-		var uid string
-		if err == nil {
-			uid, err = a.auth.Login(r.Context(), in)
-		}
-		a.metrics.logins.inc(result(err))
-		if err != nil {
-			a.error(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid})
-	})
+func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req loginRequest
+	if err := decode(w, r, &req); err != nil {
+		return "", err
+	}
+	in, err := a.policy.ValidateLogin(auth.LoginInput{Email: req.Email, Password: req.Password})
+	if err != nil {
+		return "", err
+	}
+	uid, err := a.auth.Login(r.Context(), in)
+	if err != nil {
+		return "", err
+	}
+	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid})
+	return "ok", nil
 }
 
-func (a *api) handleVerify() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.auth.Verify(r.Context(), mux.Vars(r)["token"])
-		switch {
-		case err == nil && res == auth.AlreadyVerified:
-			a.metrics.verifications.inc("already_verified")
-		default:
-			a.metrics.verifications.inc(result(err))
+func (a *api) handleVerify(w http.ResponseWriter, r *http.Request) (string, error) {
+	res, err := a.auth.Verify(r.Context(), mux.Vars(r)["token"])
+	if a.redirectURL != nil && acceptsHTML(r) {
+		return a.redirectVerified(w, r, res, err)
+	}
+	switch {
+	case err != nil:
+		return "", err
+	case res == auth.AlreadyVerified:
+		writeJSON(w, http.StatusOK, message{msgAlreadyVerfied})
+		return "already_verified", nil
+	}
+	writeJSON(w, http.StatusOK, message{msgVerified})
+	return "ok", nil
+}
+
+// redirectVerified sends a browser to the frontend with the outcome of its
+// verify link. An outage is not an invalid link: it is answered as an error.
+func (a *api) redirectVerified(w http.ResponseWriter, r *http.Request, res auth.VerifyResult, err error) (string, error) {
+	status, result := "verified", "ok"
+	switch {
+	case err != nil:
+		ans := a.answerFor(err)
+		if ans.status >= http.StatusInternalServerError {
+			return "", err
 		}
-		if a.redirectURL != nil && acceptsHTML(r) {
-			status := "invalid"
-			switch {
-			case err == nil && res == auth.AlreadyVerified:
-				status = "already_verified"
-			case err == nil:
-				status = "verified"
-			case result(err) == "error":
-				a.error(w, r, err) // an outage is not an invalid link
-				return
-			}
-			u := *a.redirectURL
-			q := u.Query()
-			q.Set("status", status)
-			u.RawQuery = q.Encode()
-			http.Redirect(w, r, u.String(), http.StatusSeeOther)
-			return
-		}
-		switch {
-		case err != nil:
-			a.error(w, r, err)
-		case res == auth.AlreadyVerified:
-			writeJSON(w, http.StatusOK, message{msgAlreadyVerfied})
-		default:
-			writeJSON(w, http.StatusOK, message{msgVerified})
-		}
-	})
+		status, result = "invalid", ans.result
+	case res == auth.AlreadyVerified:
+		status, result = "already_verified", "already_verified"
+	}
+	u := *a.redirectURL
+	q := u.Query()
+	q.Set("status", status)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return result, nil
 }
 
 type resendRequest struct {
 	Email *string `json:"email"`
 }
 
-func (a *api) handleResend() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req resendRequest
-		err := decode(w, r, &req)
-		var email string
-		if err == nil {
-			email, err = a.policy.ValidateEmail(req.Email)
-		}
-		if err == nil {
-			err = a.auth.Resend(r.Context(), email)
-		}
-		a.metrics.resends.inc(result(err))
-		if err != nil {
-			a.error(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, message{msgResend})
-	})
+func (a *api) handleResend(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req resendRequest
+	if err := decode(w, r, &req); err != nil {
+		return "", err
+	}
+	email, err := a.policy.ValidateEmail(req.Email)
+	if err != nil {
+		return "", err
+	}
+	if err := a.auth.Resend(r.Context(), email); err != nil {
+		return "", err
+	}
+	writeJSON(w, http.StatusOK, message{msgResend})
+	return "ok", nil
 }
 
 // acceptsHTML: a browser opening the emailed link (its Accept lists

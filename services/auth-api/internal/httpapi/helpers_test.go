@@ -24,13 +24,15 @@ import (
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
+	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // cheap hashing keeps handler tests fast; the real parameters are measured
 // by the benchmarks.
-var cheap = auth.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
+var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
 
 // syncBuffer collects log output from concurrent requests.
 type syncBuffer struct {
@@ -67,7 +69,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 }
 
 // newHarnessWith hashes with p (benchmarks use the production parameters).
-func newHarnessWith(t testing.TB, p auth.Params, opts ...option) *harness {
+func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	t.Helper()
 	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
 	pool, err := pgxpool.New(context.Background(), url)
@@ -78,12 +80,12 @@ func newHarnessWith(t testing.TB, p auth.Params, opts ...option) *harness {
 	reg := prometheus.NewRegistry()
 	logs := &syncBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
-	hasher, err := auth.NewHasher(p, auth.HasherOptions{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
+	hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc, err := auth.New(postgres.New(pool), hasher, auth.Config{
-		PublicURL: "http://localhost:8080", TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
+		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -87,7 +88,7 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 				log.ErrorContext(r.Context(), "panic serving request", "request_id", info.id,
 					"route", info.route, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rec.status == 0 {
-					writeJSON(rec, http.StatusInternalServerError, message{"Internal server error."})
+					writeJSON(rec, http.StatusInternalServerError, internalError)
 				}
 			}
 			d := time.Since(start)
@@ -150,19 +151,52 @@ func withTrailingSlash(next http.Handler) http.Handler {
 	})
 }
 
+// shownRoute is a route template and the router's own pattern for its path.
+type shownRoute struct {
+	template string
+	path     *regexp.Regexp
+}
+
+// shownRoutes lists the router's routes in the order it tries them, so that
+// hideToken knows every route without a second list to keep in step.
+func shownRoutes(r *mux.Router) ([]shownRoute, error) {
+	var routes []shownRoute
+	err := r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tmpl, err := route.GetPathTemplate()
+		if err != nil {
+			return err
+		}
+		pattern, err := route.GetPathRegexp()
+		if err != nil {
+			return err
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return err
+		}
+		routes = append(routes, shownRoute{template: tmpl, path: re})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http routes: %w", err)
+	}
+	return routes, nil
+}
+
 // hideToken and restorePath keep secrets out of spans: otelhttp records the
 // request path, and a verify path carries a token (an unknown path may carry
-// anything). So otelhttp is shown the path only when it is one of the fixed
-// routes, a placeholder otherwise, and the real URL is put back for the
-// router.
-func hideToken(next http.Handler) http.Handler {
+// anything). So otelhttp is shown the template of the route the path
+// matches, a placeholder when none does, and the real URL is put back for
+// the router.
+func hideToken(routes []shownRoute, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		shown := "/{unmatched}"
-		switch p := strings.TrimSuffix(r.URL.Path, "/") + "/"; {
-		case p == "/api/signup/" || p == "/api/login/" || p == "/api/verify/resend/":
-			shown = p
-		case strings.HasPrefix(p, "/api/verify/"):
-			shown = "/api/verify/{token}/"
+		p := strings.TrimSuffix(r.URL.Path, "/") + "/" // as withTrailingSlash will
+		for _, route := range routes {
+			if route.path.MatchString(p) {
+				shown = route.template
+				break
+			}
 		}
 		u := *r.URL
 		u.Path, u.RawPath, u.RawQuery = shown, "", ""

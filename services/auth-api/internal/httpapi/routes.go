@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -19,6 +20,19 @@ import (
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
+
+// routeVerify is the path of the link in verification emails.
+const routeVerify = "/api/verify/{token}/"
+
+// VerifyURL returns the builder of verification links under publicURL (the
+// service's public base, with or without a trailing slash), for
+// auth.Config: the domain writes links without knowing the route.
+func VerifyURL(publicURL string) func(token string) string {
+	base := strings.TrimRight(publicURL, "/")
+	return func(token string) string {
+		return base + strings.Replace(routeVerify, "{token}", url.PathEscape(token), 1)
+	}
+}
 
 // Options configure the handler.
 type Options struct {
@@ -72,12 +86,17 @@ func New(o Options) (http.Handler, error) {
 	r := mux.NewRouter()
 	r.SkipClean(true) // no 301s to "cleaned" paths: an odd path is a 404
 	r.Use(tagRoute)
-	r.Handle("/api/signup/", a.limit(m.signups, a.handleSignup())).Methods(http.MethodPost)
-	r.Handle("/api/login/", a.limit(m.logins, a.handleLogin())).Methods(http.MethodPost)
-	r.Handle("/api/verify/resend/", a.limit(m.resends, a.handleResend())).Methods(http.MethodPost)
-	r.Handle("/api/verify/{token}/", a.limit(m.verifications, a.handleVerify())).Methods(http.MethodGet)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.error(w, r, errNotFound) })
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.error(w, r, errMethod) })
+	r.Handle("/api/signup/", a.endpoint(m.signups, a.handleSignup)).Methods(http.MethodPost)
+	r.Handle("/api/login/", a.endpoint(m.logins, a.handleLogin)).Methods(http.MethodPost)
+	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
+	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errMethod(r.Method)) })
+
+	shown, err := shownRoutes(r)
+	if err != nil {
+		return nil, err
+	}
 
 	var h http.Handler = withTrailingSlash(r)
 	if len(o.CORSOrigins) > 0 {
@@ -96,25 +115,5 @@ func New(o Options) (http.Handler, error) {
 		otelhttp.WithPropagators(otel.GetTextMapPropagator()),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
 	)
-	return hideToken(h), nil
-}
-
-// limit applies the per-IP token bucket to a route.
-func (a *api) limit(counter results, next http.Handler) http.Handler {
-	if a.limiter == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := a.limiter.Allow(a.clientIP.Of(r)); !ok {
-			err := &rateLimitedError{retryAfter: wait}
-			counter.inc(result(err))
-			a.error(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (a *api) error(w http.ResponseWriter, r *http.Request, err error) {
-	writeError(w, r, a.log, a.overloadRetry, err)
+	return hideToken(shown, h), nil
 }

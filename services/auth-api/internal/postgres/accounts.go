@@ -11,6 +11,7 @@ import (
 
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/verifysql"
 )
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a unique index conflict.
@@ -98,29 +99,22 @@ func insertToken(ctx context.Context, q querier, uid string, t auth.Token) error
 	return nil
 }
 
-// ConsumeToken uses the token and verifies its account in one transaction.
-// The conditional UPDATE makes concurrent clicks safe: exactly one consumes
-// it, the others then see it used.
+// ConsumeToken uses the token and verifies its account in one transaction
+// (the statements are in verifysql, which the load tool replays). The
+// conditional UPDATE makes concurrent clicks safe: exactly one consumes it,
+// the others then see it used.
 func (s *Store) ConsumeToken(ctx context.Context, hash []byte, now time.Time) (_ auth.TokenState, err error) {
 	defer markUnavailable(&err)
 	var st auth.TokenState
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var uid string
-		err := tx.QueryRow(ctx,
-			`UPDATE verification_tokens SET used_at = $2
-			 WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-			 RETURNING uid::text`, hash, now).Scan(&uid)
+		err := tx.QueryRow(ctx, verifysql.ConsumeToken, hash, now).Scan(&uid)
 		if err == nil {
 			st = auth.TokenState{Found: true, Consumed: true}
-			if _, err := tx.Exec(ctx,
-				`UPDATE users SET verified_at = coalesce(verified_at, $2), updated_at = $2 WHERE uid = $1`,
-				uid, now); err != nil {
+			if _, err := tx.Exec(ctx, verifysql.VerifyAccount, uid, now); err != nil {
 				return fmt.Errorf("verify user: %w", err)
 			}
-			// The account is verified: links sent earlier are of no more use.
-			if _, err := tx.Exec(ctx,
-				`UPDATE verification_tokens SET revoked_at = $2
-				 WHERE uid = $1 AND used_at IS NULL AND revoked_at IS NULL`, uid, now); err != nil {
+			if _, err := tx.Exec(ctx, verifysql.RevokeOtherTokens, uid, now); err != nil {
 				return fmt.Errorf("revoke tokens: %w", err)
 			}
 			return nil

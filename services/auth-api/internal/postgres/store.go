@@ -1,6 +1,7 @@
-// Package postgres holds every SQL statement of auth-api. It implements the
-// interfaces declared by internal/auth and internal/outbox, and translates
-// driver errors into their domain errors.
+// Package postgres holds every SQL statement of auth-api but the verify
+// transaction's three (in verifysql, which the load tool imports). It
+// implements the interfaces declared by internal/auth and internal/outbox,
+// and translates driver errors into their domain errors.
 package postgres
 
 import (

@@ -1,4 +1,4 @@
-package auth_test
+package hashing_test
 
 import (
 	"context"
@@ -10,22 +10,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // cheap keeps unit tests fast; the OWASP floor is enforced by config, and
 // BenchmarkHash measures the real parameters.
-var cheap = auth.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
+var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
 
-func newHasher(t testing.TB, p auth.Params, slots int, wait time.Duration, reg prometheus.Registerer) *auth.Hasher {
+func newHasher(t testing.TB, p passhash.Params, slots int, wait time.Duration, reg prometheus.Registerer) *hashing.Hasher {
 	t.Helper()
-	h, err := auth.NewHasher(p, auth.HasherOptions{Concurrency: slots, QueueTimeout: wait, Registerer: reg})
+	h, err := hashing.New(p, hashing.Options{Concurrency: slots, QueueTimeout: wait, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-func hash(t *testing.T, p auth.Params, pw string) string {
+func hash(t *testing.T, p passhash.Params, pw string) string {
 	t.Helper()
 	enc, err := newHasher(t, p, 1, time.Second, nil).Hash(context.Background(), pw)
 	if err != nil {
@@ -53,7 +55,7 @@ func TestHashFormat(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	stronger := auth.Params{MemoryKiB: 128, Time: 2, Parallelism: 2}
+	stronger := passhash.Params{MemoryKiB: 128, Time: 2, Parallelism: 2}
 	h := newHasher(t, stronger, 2, time.Second, nil)
 	current := hash(t, stronger, "pw-current")
 	tests := []struct {
@@ -63,10 +65,10 @@ func TestVerify(t *testing.T) {
 		{"right password", "pw-current", current, true, false, false},
 		{"wrong password", "pw-Current", current, false, false, false},
 		{"empty hash checks the dummy and fails", "pw-current", "", false, false, false},
-		{"weaker memory: rehash", "pw", hash(t, auth.Params{MemoryKiB: 64, Time: 2, Parallelism: 2}, "pw"), true, true, false},
-		{"weaker time: rehash", "pw", hash(t, auth.Params{MemoryKiB: 128, Time: 1, Parallelism: 2}, "pw"), true, true, false},
-		{"fewer lanes: rehash", "pw", hash(t, auth.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}, "pw"), true, true, false},
-		{"stronger than configured: no rehash", "pw", hash(t, auth.Params{MemoryKiB: 256, Time: 3, Parallelism: 2}, "pw"), true, false, false},
+		{"weaker memory: rehash", "pw", hash(t, passhash.Params{MemoryKiB: 64, Time: 2, Parallelism: 2}, "pw"), true, true, false},
+		{"weaker time: rehash", "pw", hash(t, passhash.Params{MemoryKiB: 128, Time: 1, Parallelism: 2}, "pw"), true, true, false},
+		{"fewer lanes: rehash", "pw", hash(t, passhash.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}, "pw"), true, true, false},
+		{"stronger than configured: no rehash", "pw", hash(t, passhash.Params{MemoryKiB: 256, Time: 3, Parallelism: 2}, "pw"), true, false, false},
 		{"not a PHC string", "pw", "plaintext", false, false, true},
 		{"bcrypt is refused", "pw", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", false, false, true},
 		{"argon2i is refused", "pw", strings.Replace(current, "argon2id", "argon2i", 1), false, false, true},

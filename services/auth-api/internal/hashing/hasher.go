@@ -1,54 +1,36 @@
-package auth
+// Package hashing is auth-api's password hasher: argon2id in the format of
+// passhash, at most a configured number of hashes at once, and an admission
+// gate that turns work away at once when it could not be served in time. It
+// implements auth.PasswordHasher and answers auth.ErrOverloaded.
+package hashing
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/argon2"
+
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
-// Params are argon2id cost parameters.
-type Params struct {
-	MemoryKiB   uint32
-	Time        uint32
-	Parallelism uint8
-}
-
-// The minimum the OWASP Password Storage Cheat Sheet recommends for argon2id:
-// 19 MiB, 2 iterations, 1 lane. Config refuses anything weaker.
-const (
-	MinMemoryKiB   = 19 * 1024
-	MinTime        = 2
-	MinParallelism = 1
-)
-
-const (
-	saltLen = 16
-	keyLen  = 32
-)
-
-// HasherOptions bound the work hashing may do at once.
-type HasherOptions struct {
+// Options bound the work hashing may do at once.
+type Options struct {
 	// Concurrency is the number of hashes computed at once. Each holds
 	// Params.MemoryKiB of memory, so this bounds the memory hashing uses.
 	Concurrency int
-	// QueueTimeout is how long a caller waits for a slot before ErrOverloaded.
+	// QueueTimeout is how long a caller waits for a slot before auth.ErrOverloaded.
 	QueueTimeout time.Duration
 	Registerer   prometheus.Registerer
 }
 
-// Hasher hashes and verifies passwords with argon2id in the PHC string format
-// ($argon2id$v=19$m=…,t=…,p=…$salt$hash), at most Concurrency at a time.
+// Hasher hashes and verifies passwords, at most Concurrency at a time.
 type Hasher struct {
-	params  Params
+	params  passhash.Params
 	slots   chan struct{}
 	timeout time.Duration
 	dummy   string
@@ -64,9 +46,9 @@ type Hasher struct {
 	timeouts prometheus.Counter
 }
 
-// NewHasher returns a Hasher with the given parameters. It computes one hash
-// to serve as the dummy that logins for unknown emails are checked against.
-func NewHasher(p Params, opts HasherOptions) (*Hasher, error) {
+// New returns a Hasher with the given parameters. It computes one hash to
+// serve as the dummy that logins for unknown emails are checked against.
+func New(p passhash.Params, opts Options) (*Hasher, error) {
 	if opts.Concurrency < 1 {
 		return nil, errors.New("hasher: concurrency must be at least 1")
 	}
@@ -107,13 +89,10 @@ func NewHasher(p Params, opts HasherOptions) (*Hasher, error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go 1.24+)
 	start := time.Now()
-	h.dummy = h.compute(string(secret))
+	h.dummy = passhash.Hash(string(secret), p)
 	h.recent.Store(int64(time.Since(start)))
 	return h, nil
 }
-
-// Params returns the configured parameters.
-func (h *Hasher) Params() Params { return h.params }
 
 // Hash returns the PHC string of password, waiting for a slot if needed.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
@@ -123,7 +102,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer release()
 	start := time.Now()
-	s := h.compute(password)
+	s := passhash.Hash(password, h.params)
 	h.observe("hash", time.Since(start))
 	return s, nil
 }
@@ -136,7 +115,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	if encoded == "" {
 		encoded = h.dummy
 	}
-	p, salt, want, err := decodePHC(encoded)
+	stored, err := passhash.Parse(encoded)
 	if err != nil {
 		return false, false, err
 	}
@@ -146,12 +125,9 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	}
 	defer release()
 	start := time.Now()
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Parallelism, uint32(len(want)))
+	ok = stored.Matches(password)
 	h.observe("verify", time.Since(start))
-	ok = subtle.ConstantTimeCompare(got, want) == 1
-	rehash = p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time ||
-		p.Parallelism < h.params.Parallelism || len(want) < keyLen
-	return ok, rehash, nil
+	return ok, stored.WeakerThan(h.params), nil
 }
 
 // observe records one hash's duration in the histogram and the moving
@@ -175,14 +151,14 @@ func (h *Hasher) maxWaiting() int64 {
 
 // Admit reserves a place among the operations that can be served within the
 // queue timeout (those hashing plus those queued), for the caller's whole
-// operation, or returns ErrOverloaded at once. Without it a flood queues on
+// operation, or returns auth.ErrOverloaded at once. Without it a flood queues on
 // the database pool before it ever reaches the hashing queue, and the
 // requests that are served wait for seconds.
 func (h *Hasher) Admit() (release func(), err error) {
 	if h.admitted.Add(1) > int64(cap(h.slots))+h.maxWaiting() {
 		h.admitted.Add(-1)
 		h.timeouts.Inc()
-		return nil, ErrOverloaded
+		return nil, auth.ErrOverloaded
 	}
 	return func() { h.admitted.Add(-1) }, nil
 }
@@ -202,7 +178,7 @@ func (h *Hasher) acquire(ctx context.Context) (func(), error) {
 	if h.waiting.Add(1) > h.maxWaiting() {
 		h.waiting.Add(-1)
 		h.timeouts.Inc()
-		return nil, ErrOverloaded
+		return nil, auth.ErrOverloaded
 	}
 	defer h.waiting.Add(-1)
 	start := time.Now()
@@ -215,45 +191,8 @@ func (h *Hasher) acquire(ctx context.Context) (func(), error) {
 	case <-timer.C:
 		h.wait.Observe(time.Since(start).Seconds())
 		h.timeouts.Inc()
-		return nil, ErrOverloaded
+		return nil, auth.ErrOverloaded
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-func (h *Hasher) compute(password string) string {
-	salt := make([]byte, saltLen)
-	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, h.params.Time, h.params.MemoryKiB, h.params.Parallelism, keyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
-		h.params.MemoryKiB, h.params.Time, h.params.Parallelism,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
-
-var errBadHash = errors.New("stored password hash is not an argon2id PHC string")
-
-func decodePHC(s string) (Params, []byte, []byte, error) {
-	parts := strings.Split(s, "$")
-	// "", "argon2id", "v=19", "m=…,t=…,p=…", salt, hash
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return Params{}, nil, nil, errBadHash
-	}
-	var v int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return Params{}, nil, nil, errBadHash
-	}
-	var p Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Parallelism); err != nil ||
-		p.MemoryKiB == 0 || p.Time == 0 || p.Parallelism == 0 {
-		return Params{}, nil, nil, errBadHash
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) == 0 {
-		return Params{}, nil, nil, errBadHash
-	}
-	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) == 0 {
-		return Params{}, nil, nil, errBadHash
-	}
-	return p, salt, key, nil
 }

@@ -1,4 +1,4 @@
-package auth_test
+package hashing_test
 
 import (
 	"context"
@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // BenchmarkHash measures one argon2id hash at the default (OWASP minimum)
 // parameters: the cost of a signup and of a login.
 func BenchmarkHash(b *testing.B) {
-	h := newHasher(b, auth.Params{MemoryKiB: auth.MinMemoryKiB, Time: auth.MinTime, Parallelism: auth.MinParallelism},
+	h := newHasher(b, passhash.Params{MemoryKiB: passhash.MinMemoryKiB, Time: passhash.MinTime, Parallelism: passhash.MinParallelism},
 		runtime.NumCPU(), time.Minute, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -26,7 +26,7 @@ func BenchmarkHash(b *testing.B) {
 // BenchmarkHashParallel shows throughput with the slot semaphore at
 // HASH_CONCURRENCY = number of CPUs.
 func BenchmarkHashParallel(b *testing.B) {
-	h := newHasher(b, auth.Params{MemoryKiB: auth.MinMemoryKiB, Time: auth.MinTime, Parallelism: auth.MinParallelism},
+	h := newHasher(b, passhash.Params{MemoryKiB: passhash.MinMemoryKiB, Time: passhash.MinTime, Parallelism: passhash.MinParallelism},
 		runtime.NumCPU(), time.Minute, nil)
 	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
