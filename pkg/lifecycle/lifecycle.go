@@ -86,32 +86,34 @@ func InFlight(ctx context.Context) context.Context {
 // in order. It returns nil after a clean stop on ctx, the first failure
 // otherwise, joined with the name of any worker that did not stop in time.
 func Run(ctx context.Context, app App) error {
-	log := app.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if app.Logger == nil {
+		app.Logger = slog.New(slog.DiscardHandler)
 	}
-	adm := &admin{checks: app.Checks, gatherer: app.Gatherer}
-	adminSrv := &http.Server{Handler: adm.handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-
-	base := context.WithoutCancel(ctx)
-	inFlight, endInFlight := context.WithCancel(base)
+	if app.HandBack <= 0 {
+		app.HandBack = DefaultHandBack
+	}
+	r := &runner{app: app, adm: &admin{checks: app.Checks, gatherer: app.Gatherer}, base: context.WithoutCancel(ctx)}
+	inFlight, endInFlight := context.WithCancel(r.base)
+	r.endInFlight = endInFlight
 	defer endInFlight()
-	workCtx, stopWorkers := context.WithCancel(context.WithValue(base, inFlightKey{}, inFlight))
+	workCtx, stopWorkers := context.WithCancel(context.WithValue(r.base, inFlightKey{}, inFlight))
+	r.stopWorkers = stopWorkers
 	defer stopWorkers()
 
 	g, gctx := errgroup.WithContext(ctx)
+	r.adminSrv = &http.Server{Handler: r.adm.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(app.Logger.Handler(), slog.LevelWarn)}
 	if app.Admin != nil {
-		g.Go(func() error { return serve("admin", adminSrv, app.Admin) })
+		g.Go(func() error { return serve("admin", r.adminSrv, app.Admin) })
 	}
 	for _, s := range app.Servers {
 		g.Go(func() error { return serve(s.Name, s.Server, s.Listener) })
 	}
-	done := make([]chan struct{}, len(app.Workers))
+	r.done = make([]chan struct{}, len(app.Workers))
 	for i, w := range app.Workers {
-		done[i] = make(chan struct{})
+		r.done[i] = make(chan struct{})
 		g.Go(func() error {
-			defer close(done[i])
+			defer close(r.done[i])
 			if err := w.Run(workCtx); err != nil {
 				return fmt.Errorf("%s: %w", w.Name, err)
 			}
@@ -120,49 +122,64 @@ func Run(ctx context.Context, app App) error {
 	}
 
 	<-gctx.Done()
-	log.Info("shutting down", "timeout", app.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(base, app.ShutdownTimeout)
-	defer cancel()
-
-	// Not ready first, so load balancers stop sending work; then let the
-	// requests in flight finish, closing what is left at the bound.
-	adm.draining.Store(true)
-	for _, s := range app.Servers {
-		if err := s.Server.Shutdown(sctx); err != nil {
-			log.Warn("requests still in flight at the shutdown timeout; closing", "server", s.Name, "error", err)
-			_ = s.Server.Close()
-		}
-	}
-	// Workers after the last request that could give them work.
-	stopWorkers()
-	handBack := app.HandBack
-	if handBack <= 0 {
-		handBack = DefaultHandBack
-	}
-	stuck := waitWorkers(sctx, handBack, endInFlight, app.Workers, done)
-	rctx := sctx
-	if sctx.Err() != nil {
-		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(base, handBack)
-		defer cancel()
-	}
-	for _, r := range app.Releases {
-		if err := r.Release(rctx); err != nil {
-			log.Warn("shutdown step failed", "step", r.Name, "error", err)
-		}
-	}
-	_ = adminSrv.Shutdown(rctx)
-	_ = adminSrv.Close()
-
-	if stuck != nil {
+	if stuck := r.stop(); stuck != nil {
 		// Do not wait for the group: a stuck worker would hang it.
 		return errors.Join(failure(ctx, gctx), stuck)
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	log.Info("stopped")
+	app.Logger.Info("stopped")
 	return nil
+}
+
+// runner is one Run's state, shared by its start and its stop.
+type runner struct {
+	app         App
+	adm         *admin
+	adminSrv    *http.Server
+	base        context.Context // ctx without its cancellation
+	endInFlight context.CancelFunc
+	stopWorkers context.CancelFunc
+	done        []chan struct{} // closed when worker i returns
+}
+
+// stop runs the shutdown in its declared order and names the workers that
+// did not return in time.
+func (r *runner) stop() error {
+	log := r.app.Logger
+	log.Info("shutting down", "timeout", r.app.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(r.base, r.app.ShutdownTimeout)
+	defer cancel()
+
+	// Not ready first, so load balancers stop sending work; then let the
+	// requests in flight finish, closing what is left at the bound.
+	r.adm.draining.Store(true)
+	for _, s := range r.app.Servers {
+		if err := s.Server.Shutdown(sctx); err != nil {
+			log.Warn("requests still in flight at the shutdown timeout; closing", "server", s.Name, "error", err)
+			_ = s.Server.Close()
+		}
+	}
+	// Workers after the last request that could give them work.
+	r.stopWorkers()
+	stuck := waitWorkers(sctx, r.app.HandBack, r.endInFlight, r.app.Workers, r.done)
+	// Past the bound, the releases still get the hand-back time: NATS
+	// needs it to flush, the tracer to export.
+	rctx := sctx
+	if sctx.Err() != nil {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(r.base, r.app.HandBack)
+		defer cancel()
+	}
+	for _, rel := range r.app.Releases {
+		if err := rel.Release(rctx); err != nil {
+			log.Warn("shutdown step failed", "step", rel.Name, "error", err)
+		}
+	}
+	_ = r.adminSrv.Shutdown(rctx)
+	_ = r.adminSrv.Close()
+	return stuck
 }
 
 // waitWorkers waits for every worker until ctx ends; then it ends the
