@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
 
@@ -41,7 +42,7 @@ type config struct {
 // String never shows the database password.
 func (c config) String() string {
 	return fmt.Sprintf("database=%s http=%s admin=%s nats=%s public_url=%s", redactURL(c.DatabaseURL),
-		c.HTTPAddr, c.AdminAddr, redactURL(c.NATSURL), c.PublicURL)
+		c.HTTPAddr, c.AdminAddr, natsx.Redact(c.NATSURL), c.PublicURL)
 }
 
 func httpURL(e *envconf.Env, name, def string) string {

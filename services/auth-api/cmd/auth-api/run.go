@@ -20,6 +20,7 @@ import (
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/admin"
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
@@ -128,7 +129,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		nats.ClosedHandler(func(*nats.Conn) { close(ncClosed) }),
 	)
 	if err != nil {
-		return fmt.Errorf("NATS_URL: %s: %w", redactURL(cfg.NATSURL), err)
+		return fmt.Errorf("NATS_URL: %s: %w", natsx.Redact(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
