@@ -289,7 +289,7 @@ var servers = []struct {
 	start func(testing.TB) *natstest.Server
 }{{"current", natstest.New}, {"system-2.9", natstest.NewSystem}}
 
-func TestEnsureStreamAndKeyValue(t *testing.T) {
+func TestEnsureStreamAndBucket(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			t.Parallel()
@@ -311,8 +311,10 @@ func TestEnsureStreamAndKeyValue(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			kv, err := natsx.EnsureKeyValue(ctx, nil, js, jetstream.KeyValueConfig{Bucket: "B", TTL: time.Hour,
-				Storage: jetstream.FileStorage})
+			kv, err := natsx.Retry(ctx, nil, "bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+				return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "B", TTL: time.Hour,
+					Storage: jetstream.FileStorage})
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -87,11 +87,3 @@ func EnsureStream(ctx context.Context, log *slog.Logger, js jetstream.JetStream,
 		return js.CreateOrUpdateStream(ctx, cfg)
 	})
 }
-
-// EnsureKeyValue creates or updates a key-value bucket, retrying until it
-// works or ctx ends.
-func EnsureKeyValue(ctx context.Context, log *slog.Logger, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return Retry(ctx, log, "ensure bucket "+cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
-		return js.CreateOrUpdateKeyValue(ctx, cfg)
-	})
-}

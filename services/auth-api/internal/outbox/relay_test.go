@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,10 +20,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natstest"
-	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
@@ -42,13 +39,7 @@ func newStore(t *testing.T) *postgres.Store { return newStoreTB(t) }
 
 func newStoreTB(t testing.TB) *postgres.Store {
 	t.Helper()
-	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return postgres.New(pool)
+	return postgres.New(newPool(t))
 }
 
 func connect(t *testing.T, url string) jetstream.JetStream { return connectTB(t, url) }

@@ -27,7 +27,7 @@ func leased(t *testing.T, pool *pgxpool.Pool) int {
 	return n
 }
 
-func newPool(t *testing.T) *pgxpool.Pool {
+func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
 	pool, err := pgxpool.New(context.Background(), url)
