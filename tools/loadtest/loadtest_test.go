@@ -103,6 +103,13 @@ func TestScrape(t *testing.T) {
 	if _, err := scrape(ctx, srv.URL, "missing"); err == nil {
 		t.Error("missing metric: no error")
 	}
+	all := scrapeAll(ctx, srv.URL, "kairos_login_lockouts_total")
+	if len(all) != 2 || all[`{a="1"}`] != 2 || all[`{a="2"}`] != 3 {
+		t.Errorf("all lockouts = %v", all)
+	}
+	if all := scrapeAll(ctx, srv.URL, "kairos_outbox_pending"); len(all) != 1 || all[""] != 7 {
+		t.Errorf("all pending = %v", all)
+	}
 }
 
 // The pgbench script is auth-api's verify transaction with every parameter

@@ -21,73 +21,78 @@ func mib(b int64) float64 { return round(float64(b) / (1 << 20)) }
 // scrape reads one unlabelled sample (or the sum over its labels) from a
 // Prometheus text endpoint.
 func scrape(ctx context.Context, adminURL, name string) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
+	samples, err := metricSamples(ctx, adminURL, name)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var sum float64
-	found := false
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err == nil {
-			sum += v
-			found = true
-		}
-	}
-	if !found {
+	if len(samples) == 0 {
 		return 0, errors.New(name + " not found")
+	}
+	var sum float64
+	for _, v := range samples {
+		sum += v
 	}
 	return sum, nil
 }
 
-// scrapeAll reads every sample of a metric, keyed by its label set.
+// scrapeAll reads every non-zero sample of a metric, keyed by its label set;
+// none when the endpoint cannot be read.
 func scrapeAll(ctx context.Context, adminURL, name string) map[string]float64 {
+	samples, _ := metricSamples(ctx, adminURL, name)
 	out := map[string]float64{}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
-	if err != nil {
-		return out
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		i := strings.LastIndex(line, " ")
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil && v != 0 {
-			out[line[len(name):i]] = v
+	for k, v := range samples {
+		if v != 0 {
+			out[k] = v
 		}
 	}
 	return out
+}
+
+// metricSamples reads the samples of metric name from adminURL's /metrics,
+// keyed by label set ("{…}", or "" for none).
+func metricSamples(ctx context.Context, adminURL, name string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := fetch(ctx, adminURL+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		labels := rest[:strings.LastIndex(rest, "}")+1]
+		f := strings.Fields(rest[len(labels):])
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			out[labels] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// fetch GETs url; any status but 200 is an error.
+func fetch(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return resp, nil
 }
 
 type floorCheck struct {

@@ -83,13 +83,6 @@ func (l *IPLimiter) Allow(ip string) (bool, time.Duration) {
 	return true, 0
 }
 
-// Len is the number of buckets held (for tests of the memory bound).
-func (l *IPLimiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.buckets)
-}
-
 // retryAfterSeconds rounds d up to whole seconds, at least 1.
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))

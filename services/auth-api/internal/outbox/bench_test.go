@@ -20,7 +20,7 @@ func BenchmarkRelayDrain(b *testing.B) {
 	js := connectTB(b, natstest.New(b).URL())
 	ctx := context.Background()
 	for range b.N {
-		if err := store.Enqueue(ctx, newEvent(events.UserCreated)); err != nil {
+		if err := writeEvent(ctx, store, newEvent(events.UserCreated)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -64,13 +64,13 @@ func BenchmarkRelayLatency(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- outbox.NewRelay(store, js, outbox.Options{}).Run(ctx) }()
 	// Warm up: the stream exists and the relay listens.
-	if err := store.Enqueue(ctx, newEvent(events.UserCreated)); err != nil {
+	if err := writeEvent(ctx, store, newEvent(events.UserCreated)); err != nil {
 		b.Fatal(err)
 	}
 	<-got
 	b.ResetTimer()
 	for range b.N {
-		if err := store.Enqueue(ctx, newEvent(events.UserCreated)); err != nil {
+		if err := writeEvent(ctx, store, newEvent(events.UserCreated)); err != nil {
 			b.Fatal(err)
 		}
 		<-got

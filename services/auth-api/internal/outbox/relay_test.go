@@ -96,7 +96,7 @@ func enqueue(t *testing.T, ctx context.Context, s *postgres.Store, n int) map[st
 	evs := map[string]events.Event{}
 	for i := range n {
 		ev := newEvent(events.Types[i%len(events.Types)])
-		if err := s.Enqueue(ctx, ev); err != nil {
+		if err := writeEvent(ctx, s, ev); err != nil {
 			t.Fatal(err)
 		}
 		evs[ev.ID] = ev

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 )
 
@@ -17,13 +16,6 @@ import (
 // transaction held open across the publish: the claim moves next_attempt_at
 // forward, so a replica that dies mid-publish only delays its rows until the
 // lease ends, and no connection stays busy while NATS is slow or away.
-
-// Enqueue writes ev to the outbox on its own, outside any domain transaction.
-// The domain never needs it (it writes events inside its transactions); it
-// exists for tests and tools that feed the relay.
-func (s *Store) Enqueue(ctx context.Context, ev events.Event) error {
-	return insertOutbox(ctx, s.pool, ev)
-}
 
 // ClaimOutbox leases up to limit due rows for lease and returns them oldest
 // first. SKIP LOCKED lets several relays claim disjoint batches at once.

@@ -142,7 +142,7 @@ func TestOutboxClaimLeasesAndSkipsLocked(t *testing.T) {
 	s := outboxTestStore(t)
 	ctx := context.Background()
 	for range 5 {
-		if err := s.Enqueue(ctx, outboxTestEvent()); err != nil {
+		if err := insertOutbox(ctx, s.pool, outboxTestEvent()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,7 +215,7 @@ func TestOutboxRetentionDeletesOldSentRows(t *testing.T) {
 	for i := range ids {
 		ev := outboxTestEvent()
 		ids[i] = ev.ID
-		if err := s.Enqueue(ctx, ev); err != nil {
+		if err := insertOutbox(ctx, s.pool, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -274,7 +274,7 @@ func TestOutboxRelayListensAgainAfterConnectionLoss(t *testing.T) {
 		pids := listeners()
 		return len(pids) == 1 && pids[0] != first[0]
 	})
-	if err := s.Enqueue(ctx, outboxTestEvent()); err != nil {
+	if err := insertOutbox(ctx, s.pool, outboxTestEvent()); err != nil {
 		t.Fatal(err)
 	}
 	outboxTestEventually(t, "the event sent", func() bool { return outboxTestCount(t, s, "sent_at IS NOT NULL") == 1 })

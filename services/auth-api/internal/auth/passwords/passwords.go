@@ -33,6 +33,3 @@ func (l *List) Contains(pw string) bool {
 	_, ok := l.set[strings.ToLower(pw)]
 	return ok
 }
-
-// Len is the number of distinct entries.
-func (l *List) Len() int { return len(l.set) }
