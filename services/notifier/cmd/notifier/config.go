@@ -114,21 +114,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		e.Fail("MAIL_SUBJECT_DUPLICATE_SIGNUP", "must be one line")
 	}
 
-	c.AgentToken = getenv("AGENT_SERVICE_TOKEN")
+	c.AgentBaseURL, c.AgentToken = agentSettings(e, getenv)
 	c.AgentTimeout = e.Duration("AGENT_TIMEOUT", 5*time.Second, 10*time.Millisecond)
-	if raw := e.Str("AGENT_BASE_URL", ""); raw != "" {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			e.Fail("AGENT_BASE_URL", "%q is not an http(s) URL", raw)
-		case strings.TrimSpace(c.AgentToken) == "":
-			e.Fail("AGENT_SERVICE_TOKEN", "required when AGENT_BASE_URL is set")
-		case notify.HasControl(c.AgentToken):
-			e.Fail("AGENT_SERVICE_TOKEN", "must not contain control characters")
-		default:
-			c.AgentBaseURL = u
-		}
-	}
 
 	c.Concurrency = e.Int("NOTIFIER_CONCURRENCY", 16, 1, 1024)
 	c.MaxAckPending = e.Int("NOTIFIER_MAX_ACK_PENDING", 4*c.Concurrency, 1, 100000)
@@ -155,4 +142,25 @@ func smtpAddr(e *envconf.Env) (string, int) {
 		e.Fail("SMTP_ADDR", "%q is not host:port (e.g. smtp.example.com:587)", v)
 	}
 	return host, port
+}
+
+// agentSettings are the Agent's URL and token: both, or neither (sync off).
+func agentSettings(e *envconf.Env, getenv func(string) string) (*url.URL, string) {
+	token := getenv("AGENT_SERVICE_TOKEN")
+	raw := e.Str("AGENT_BASE_URL", "")
+	if raw == "" {
+		return nil, token
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		e.Fail("AGENT_BASE_URL", "%q is not an http(s) URL", raw)
+	case strings.TrimSpace(token) == "":
+		e.Fail("AGENT_SERVICE_TOKEN", "required when AGENT_BASE_URL is set")
+	case notify.HasControl(token):
+		e.Fail("AGENT_SERVICE_TOKEN", "must not contain control characters")
+	default:
+		return u, token
+	}
+	return nil, token
 }
