@@ -49,24 +49,18 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 		return errDuplicateKey
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	err = dec.Decode(dst)
-	if err == nil {
-		// Exactly one JSON value: trailing garbage is malformed.
-		switch _, terr := dec.Token(); {
-		case terr == nil:
-			err = errMalformed
-		case terr != io.EOF:
-			err = terr
-		}
-	}
 	var typeErr *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		return nil
+	switch err := dec.Decode(dst); {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return &auth.ValidationError{Fields: map[string][]string{typeErr.Field: {"Not a valid string."}}}
+	case err != nil:
+		return errMalformed
 	}
-	return errMalformed
+	// Exactly one JSON value: trailing garbage is malformed.
+	if _, err := dec.Token(); err != io.EOF {
+		return errMalformed
+	}
+	return nil
 }
 
 // hasDuplicateKey reports whether raw is an object with a key twice at the
