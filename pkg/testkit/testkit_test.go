@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kairos-platform/identity/pkg/testkit"
 )
@@ -35,5 +36,15 @@ func TestEventuallyReturnsOnceTheConditionHolds(t *testing.T) {
 	testkit.Eventually(t, "three polls", func() bool { n++; return n == 3 })
 	if n != 3 {
 		t.Fatalf("polled %d times, want 3", n)
+	}
+}
+
+func TestClockMovesOnlyWhenTold(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_700_000_000, 0)
+	c := testkit.NewClock(t0)
+	c.Add(time.Minute)
+	if got := c.Now(); !got.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("Now = %v, want %v", got, t0.Add(time.Minute))
 	}
 }

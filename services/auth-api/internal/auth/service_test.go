@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,16 @@ import (
 
 	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	svc    *auth.Service
 	hasher *auth.Hasher
 	pool   *pgxpool.Pool
-	clock  *clock
+	clock  *testkit.Clock
 	reg    *prometheus.Registry
 }
 
@@ -43,7 +30,7 @@ func newEnv(t *testing.T, p auth.Params) *env {
 	t.Helper()
 	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
-	c := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
+	c := testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	h := newHasher(t, p, 4, time.Minute, reg)
 	svc, err := auth.New(postgres.New(pool), h, auth.Config{
 		PublicURL: "https://id.example.com/", TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
