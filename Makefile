@@ -20,10 +20,14 @@ build: ## build bin/auth-api and bin/notifier
 	cd services/auth-api && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o ../../bin/auth-api ./cmd/auth-api
 	cd services/notifier && CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o ../../bin/notifier ./cmd/notifier
 
-test: test-go test-rules ## run every test of every module (needs PostgreSQL on 127.0.0.1:5432)
+test: ## run every test of every module (needs PostgreSQL on 127.0.0.1:5432)
+	@rc=0; $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) test-go || rc=1; $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) test-rules || rc=1; exit $$rc
 
+# Every module runs even when one fails, so one failure never hides another's
+# result; the target fails at the end, naming the modules that failed.
 test-go:
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GOTEST) ./...); done
+	@failed=""; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GOTEST) ./...) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then echo "test-go: failed:$$failed"; exit 1; fi
 
 test-rules: ## promtool checks and unit tests of the alert rules
 	@if [ -x deploy/observability-test.sh ]; then deploy/observability-test.sh; fi

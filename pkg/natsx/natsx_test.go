@@ -1,14 +1,14 @@
 package natsx_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kairos-platform/identity/pkg/testkit"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,24 +137,6 @@ func TestHeaderCarrierKeepsLowerCase(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the NATS callback goroutines can write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestConnectDrainWaitsForClose(t *testing.T) {
 	srv := natstest.New(t)
 	c, err := natsx.Connect(srv.URL(), natsx.Options{Name: "test"})
@@ -194,7 +176,7 @@ func TestConnectWithoutServerRetriesAndLogsWithoutCredentials(t *testing.T) {
 	srv := natstest.New(t)
 	srv.Stop()
 	url := strings.Replace(srv.URL(), "nats://", "nats://alice:hunter2@", 1)
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	c, err := natsx.Connect(url, natsx.Options{Name: "test", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		ReconnectWait: 20 * time.Millisecond})
 	if err != nil {
@@ -264,7 +246,7 @@ func TestDrainWhileDisconnectedCloses(t *testing.T) {
 }
 
 func TestRetryStopsWithContext(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
 	_, err := natsx.Retry(ctx, slog.New(slog.NewTextHandler(&logs, nil)), "thing", func(context.Context) (int, error) {

@@ -57,9 +57,19 @@ func NewDatabase(t testing.TB, tpl Template) string {
 	}
 	defer conn.Close(context.Background())
 
-	tplName := "kairos_tpl_" + shortHash(tpl.Fingerprint)
-	if err := ensureTemplate(ctx, conn, admin, tplName, tpl); err != nil {
+	tplName := templatePrefix + shortHash(tpl.Fingerprint)
+	if err := holders.hold(ctx, admin, tplName); err != nil {
 		t.Fatalf("pgtest: template %s: %v", tplName, err)
+	}
+	built, err := ensureTemplate(ctx, conn, admin, tplName, tpl)
+	if err != nil {
+		t.Fatalf("pgtest: template %s: %v", tplName, err)
+	}
+	if built {
+		// A new template usually means a new schema: the old ones are litter.
+		if err := dropUnusedTemplates(ctx, conn, tplName); err != nil {
+			t.Logf("pgtest: dropping unused templates: %v", err)
+		}
 	}
 
 	name := "kairos_test_" + randomSuffix()
@@ -82,39 +92,45 @@ func NewDatabase(t testing.TB, tpl Template) string {
 	return WithDatabase(admin, name)
 }
 
-// ensureTemplate builds the template once per schema. A session advisory lock
-// serialises test binaries that run at the same time.
-func ensureTemplate(ctx context.Context, conn *pgx.Conn, admin, name string, tpl Template) error {
-	sum := sha256Sum(name)
-	lockID := int64(binary.BigEndian.Uint64(sum[:8]))
+// ensureTemplate builds the template once per schema and reports whether it
+// did. A session advisory lock serialises test binaries that run at the same
+// time.
+func ensureTemplate(ctx context.Context, conn *pgx.Conn, admin, name string, tpl Template) (bool, error) {
+	lockID := lockKey(name)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", lockID) //nolint:errcheck
 
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
+		return false, err
 	}
 	if exists {
-		return nil
+		return false, nil
 	}
-	building := name + "_building"
+	building := name + buildingSuffix
 	if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", building)); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s", building)); err != nil {
-		return err
+		return false, err
 	}
 	if err := tpl.Migrate(ctx, WithDatabase(admin, building)); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return false, fmt.Errorf("migrate: %w", err)
 	}
 	// Renaming last means a half-built template is never used.
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS true", building)); err != nil {
-		return err
+		return false, err
 	}
 	_, err := conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", building, name))
-	return err
+	return err == nil, err
+}
+
+// lockKey is the id of an advisory lock named s.
+func lockKey(s string) int64 {
+	sum := sha256Sum(s)
+	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
 
 // WithDatabase returns the PostgreSQL URL raw pointing at database db.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,41 +9,22 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kairos-platform/identity/migrations"
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/pkg/pgtest"
+	"github.com/kairos-platform/identity/pkg/testkit"
 )
-
-// logBuffer is run's stdout: JSON log lines, read by the test.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // service is one auth-api started through run, as main would.
 type service struct {
 	api, admin string // base URLs
-	logs       *logBuffer
+	logs       *testkit.LogBuffer
 	stop       context.CancelFunc
 	done       chan error
 }
@@ -61,7 +41,7 @@ func start(t *testing.T, env map[string]string) *service {
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{logs: &logBuffer{}, stop: cancel, done: make(chan error, 1)}
+	s := &service{logs: &testkit.LogBuffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, []string{"auth-api"}, getenvFrom(full), s.logs) }()
 	t.Cleanup(func() {
 		cancel()
@@ -86,20 +66,8 @@ func start(t *testing.T, env map[string]string) *service {
 			}
 		}
 	}
-	waitFor(t, "ready", func() bool { return s.status(t, s.admin+"/readyz") == 200 })
+	testkit.Eventually(t, "ready", func() bool { return s.status(t, s.admin+"/readyz") == 200 })
 	return s
-}
-
-// waitFor polls cond (conditions, not durations: no timing assertions).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (s *service) status(t *testing.T, url string) int {
@@ -148,42 +116,13 @@ func (s *service) stopped(t *testing.T) error {
 	}
 }
 
-func newDB(t *testing.T) string {
-	return pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
-}
-
-// streamEvents waits until the USERS stream holds n messages and returns them.
+// streamEvents waits until the USERS stream holds n messages and returns
+// their events and Msg-Ids.
 func streamEvents(t *testing.T, natsURL string, n int) ([]events.Event, []string) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	var stream jetstream.Stream
-	waitFor(t, fmt.Sprintf("%d events on the stream", n), func() bool {
-		if stream == nil {
-			if stream, err = js.Stream(ctx, events.StreamName); err != nil {
-				stream = nil
-				return false
-			}
-		}
-		info, err := stream.Info(ctx)
-		return err == nil && info.State.Msgs >= uint64(n)
-	})
-	info, _ := stream.Info(ctx)
 	var evs []events.Event
 	var ids []string
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range natstest.StreamMsgs(t, natstest.Connect(t, natsURL), events.StreamName, n) {
 		ev, err := events.Decode(m.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -208,7 +147,7 @@ func tokenFrom(t *testing.T, verifyURL string) string {
 func TestServiceWalk(t *testing.T) {
 	t.Parallel()
 	ns := natstest.New(t)
-	s := start(t, map[string]string{"DATABASE_URL": newDB(t), "NATS_URL": ns.URL()})
+	s := start(t, map[string]string{"DATABASE_URL": migrationstest.NewDatabase(t), "NATS_URL": ns.URL()})
 
 	code, body := s.post(t, "/api/signup/", `{"username":"johndoe","email":"john@example.com","password":"correct-horse-42"}`)
 	if code != 200 || body != `{"message":"Signup successful. Verify email."}` {
@@ -262,7 +201,7 @@ func TestServiceWalk(t *testing.T) {
 func TestSignupsWhileNATSIsDown(t *testing.T) {
 	t.Parallel()
 	ns := natstest.New(t)
-	s := start(t, map[string]string{"DATABASE_URL": newDB(t), "NATS_URL": ns.URL()})
+	s := start(t, map[string]string{"DATABASE_URL": migrationstest.NewDatabase(t), "NATS_URL": ns.URL()})
 	// One event before the outage, so the stream exists.
 	if code, _ := s.post(t, "/api/signup/", `{"username":"a","email":"before@example.com","password":"correct-horse-42"}`); code != 200 {
 		t.Fatal(code)
@@ -270,7 +209,7 @@ func TestSignupsWhileNATSIsDown(t *testing.T) {
 	streamEvents(t, ns.URL(), 1)
 
 	ns.Stop()
-	waitFor(t, "readiness to ignore NATS", func() bool { return s.status(t, s.admin+"/readyz") == 200 })
+	testkit.Eventually(t, "readiness to ignore NATS", func() bool { return s.status(t, s.admin+"/readyz") == 200 })
 	const n = 10
 	for i := range n {
 		code, body := s.post(t, "/api/signup/", fmt.Sprintf(`{"username":"u%d","email":"u%d@example.com","password":"correct-horse-42"}`, i, i))
@@ -304,7 +243,7 @@ func TestSignupsWhileNATSIsDown(t *testing.T) {
 func TestGracefulShutdownWithRequestInFlight(t *testing.T) {
 	t.Parallel()
 	ns := natstest.New(t)
-	s := start(t, map[string]string{"DATABASE_URL": newDB(t), "NATS_URL": ns.URL()})
+	s := start(t, map[string]string{"DATABASE_URL": migrationstest.NewDatabase(t), "NATS_URL": ns.URL()})
 
 	// A signup whose body arrives in two parts: the handler is running
 	// (in flight) while it waits for the second.
@@ -315,13 +254,13 @@ func TestGracefulShutdownWithRequestInFlight(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST /api/signup/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	waitFor(t, "the request to be in flight", func() bool {
+	testkit.Eventually(t, "the request to be in flight", func() bool {
 		_, m := s.get(t, s.admin+"/metrics")
 		return strings.Contains(m, "http_server_requests_in_flight 1")
 	})
 
 	s.stop()
-	waitFor(t, "readiness to fail", func() bool { return s.status(t, s.admin+"/readyz") == 503 })
+	testkit.Eventually(t, "readiness to fail", func() bool { return s.status(t, s.admin+"/readyz") == 503 })
 	select {
 	case err := <-s.done:
 		t.Fatalf("run returned with a request in flight: %v", err)
@@ -359,7 +298,7 @@ func TestServeRefusesAStaleSchemaAndMigrateFixesIt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "auth-api migrate") {
 		t.Fatalf("serve on an empty database: %v, want a refusal naming `auth-api migrate`", err)
 	}
-	var out logBuffer
+	var out testkit.LogBuffer
 	if err := run(context.Background(), []string{"auth-api", "migrate"}, env, &out); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}

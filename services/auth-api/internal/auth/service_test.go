@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,27 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kairos-platform/identity/migrations"
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
-	"github.com/kairos-platform/identity/pkg/pgtest"
+	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // cheap keeps unit tests fast; the OWASP floor is enforced by config.
 var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
@@ -81,20 +67,15 @@ type env struct {
 	svc    *auth.Service
 	hasher *gatedHasher
 	pool   *pgxpool.Pool
-	clock  *clock
+	clock  *testkit.Clock
 	reg    *prometheus.Registry
 }
 
 func newEnv(t *testing.T, p passhash.Params) *env {
 	t.Helper()
-	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
-	c := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
+	c := testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	h := newHasher(t, p, reg)
 	svc, err := auth.New(postgres.New(pool), h, auth.Config{
 		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
@@ -104,29 +85,6 @@ func newEnv(t *testing.T, p passhash.Params) *env {
 		t.Fatal(err)
 	}
 	return &env{svc: svc, hasher: h, pool: pool, clock: c, reg: reg}
-}
-
-// outbox returns the events written so far, oldest first.
-func (e *env) outbox(t *testing.T) []events.Event {
-	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `SELECT payload FROM outbox ORDER BY created_at, id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []events.Event
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := events.Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
 }
 
 func (e *env) count(t *testing.T, sql string, args ...any) int {
@@ -166,7 +124,7 @@ func TestSignupVerifyLogin(t *testing.T) {
 	if res := signup(t, e, "John", "John@Example.com", "s3cret-pass"); res.Duplicate {
 		t.Fatal("first signup reported as duplicate")
 	}
-	evs := e.outbox(t)
+	evs := migrationstest.OutboxEvents(t, e.pool)
 	if len(evs) != 1 || evs[0].Type != events.UserCreated {
 		t.Fatalf("outbox = %+v, want one user.created", evs)
 	}
@@ -218,7 +176,7 @@ func TestVerifyRejects(t *testing.T) {
 	e := newEnv(t, cheap)
 	ctx := context.Background()
 	signup(t, e, "a", "a@example.com", "s3cret-pass")
-	tok := tokenOf(t, e.outbox(t)[0])
+	tok := tokenOf(t, migrationstest.OutboxEvents(t, e.pool)[0])
 	for _, bad := range []string{"", "x", "resend", strings.Repeat("A", 43), tok + "A", tok[:42], "../../etc/passwd"} {
 		if _, err := e.svc.Verify(ctx, bad); !errors.Is(err, auth.ErrTokenInvalid) {
 			t.Errorf("Verify(%q) = %v, want ErrTokenInvalid", bad, err)
@@ -242,7 +200,7 @@ func TestResendRevokesOlderTokens(t *testing.T) {
 	if err := e.svc.Resend(ctx, "nobody@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	evs := e.outbox(t)
+	evs := migrationstest.OutboxEvents(t, e.pool)
 	if len(evs) != 2 || evs[1].Type != events.VerificationRequested || evs[1].User.UID != evs[0].User.UID {
 		t.Fatalf("outbox = %+v, want user.created then user.verification_requested for the same uid", evs)
 	}
@@ -257,7 +215,7 @@ func TestResendRevokesOlderTokens(t *testing.T) {
 	if err := e.svc.Resend(ctx, "a@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.outbox(t)); n != 2 {
+	if n := len(migrationstest.OutboxEvents(t, e.pool)); n != 2 {
 		t.Fatalf("resend for a verified account wrote an event (%d in outbox)", n)
 	}
 }
@@ -271,7 +229,7 @@ func TestSignupOfAnExistingAddress(t *testing.T) {
 	if res := signup(t, e, "second", "A@Example.COM", "other-pass"); !res.Duplicate {
 		t.Fatal("second signup not reported as duplicate")
 	}
-	evs := e.outbox(t)
+	evs := migrationstest.OutboxEvents(t, e.pool)
 	if len(evs) != 2 || evs[1].Type != events.VerificationRequested || evs[1].User.Username != "first" || evs[1].User.Email != "a@example.com" {
 		t.Fatalf("outbox = %+v, want a verification_requested for the existing account", evs)
 	}
@@ -290,7 +248,7 @@ func TestSignupOfAnExistingAddress(t *testing.T) {
 	}
 	// Verified: the owner is told; no token.
 	signup(t, e, "third", "a@example.com", "third-pass")
-	evs = e.outbox(t)
+	evs = migrationstest.OutboxEvents(t, e.pool)
 	last := evs[len(evs)-1]
 	if last.Type != events.SignupDuplicate || last.VerifyURL != "" || last.User.UID != evs[0].User.UID {
 		t.Fatalf("last event = %+v, want user.signup_duplicate without a link", last)
@@ -305,7 +263,7 @@ func TestLoginLockoutAndReset(t *testing.T) {
 	e := newEnv(t, cheap)
 	ctx := context.Background()
 	signup(t, e, "a", "a@example.com", "s3cret-pass")
-	if _, err := e.svc.Verify(ctx, tokenOf(t, e.outbox(t)[0])); err != nil {
+	if _, err := e.svc.Verify(ctx, tokenOf(t, migrationstest.OutboxEvents(t, e.pool)[0])); err != nil {
 		t.Fatal(err)
 	}
 	login := func(email, pw string) error {
@@ -354,7 +312,7 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	e := newEnv(t, cheap)
 	ctx := context.Background()
 	signup(t, e, "a", "a@example.com", "s3cret-pass")
-	if _, err := e.svc.Verify(ctx, tokenOf(t, e.outbox(t)[0])); err != nil {
+	if _, err := e.svc.Verify(ctx, tokenOf(t, migrationstest.OutboxEvents(t, e.pool)[0])); err != nil {
 		t.Fatal(err)
 	}
 	// A service configured with stronger parameters upgrades the hash on

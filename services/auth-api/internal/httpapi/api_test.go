@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 )
@@ -38,7 +39,7 @@ func TestSignupVerifyLoginWalk(t *testing.T) {
 		AuthID  string `json:"auth_id"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 || got.Message != "Login successful" ||
-		got.AuthID != h.events(t)[0].User.UID {
+		got.AuthID != migrationstest.OutboxEvents(t, h.pool)[0].User.UID {
 		t.Fatalf("login: %d %s", rec.Code, body(rec))
 	}
 	if rec := h.do(t, request{method: "GET", path: "/api/verify/" + strings.Repeat("A", 43) + "/"}); rec.Code != 400 || body(rec) != `{"message":"Invalid token"}` {
@@ -181,7 +182,7 @@ func TestNoAccountEnumeration(t *testing.T) {
 		t.Fatalf("%d accounts for taken@example.com", n)
 	}
 	var types []string
-	for _, ev := range h.events(t) {
+	for _, ev := range migrationstest.OutboxEvents(t, h.pool) {
 		types = append(types, ev.Type)
 	}
 	want := strings.Join([]string{events.UserCreated, events.UserCreated, events.VerificationRequested, events.UserCreated,

@@ -1,13 +1,11 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kairos-platform/identity/migrations"
-	"github.com/kairos-platform/identity/pkg/events"
-	"github.com/kairos-platform/identity/pkg/pgtest"
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/telemetry"
+	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
 	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
@@ -34,30 +31,12 @@ import (
 // by the benchmarks.
 var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
 
-// syncBuffer collects log output from concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is the real API (handler, rules, PostgreSQL) of one test.
 type harness struct {
 	handler http.Handler
 	pool    *pgxpool.Pool
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	spec    routers.Router
 }
 
@@ -71,14 +50,9 @@ func newHarness(t testing.TB, opts ...option) *harness {
 // newHarnessWith hashes with p (benchmarks use the production parameters).
 func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	t.Helper()
-	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
 	hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
 	if err != nil {
@@ -201,33 +175,10 @@ func quote(s string) string {
 	return b.String()
 }
 
-// events returns the outbox's events, oldest first.
-func (h *harness) events(t testing.TB) []events.Event {
-	t.Helper()
-	rows, err := h.pool.Query(context.Background(), `SELECT payload FROM outbox ORDER BY created_at, id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []events.Event
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		ev, err := events.Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
 // lastToken is the token of the newest event's verify link.
 func (h *harness) lastToken(t testing.TB) string {
 	t.Helper()
-	evs := h.events(t)
+	evs := migrationstest.OutboxEvents(t, h.pool)
 	if len(evs) == 0 {
 		t.Fatal("no events")
 	}

@@ -7,10 +7,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 )
@@ -48,21 +48,8 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable time source for the limiter.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestIPLimiterForgetsIdleClients(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	l := httpapi.NewIPLimiter(1, 2, clk.Now)
 	for i := range 1000 {
 		if ok, _ := l.Allow("198.51.100." + strconv.Itoa(i)); !ok {
@@ -96,7 +83,7 @@ func TestIPLimiterForgetsIdleClients(t *testing.T) {
 // IP behind a trusted proxy, and is not fooled by a spoofed header.
 func TestIPRateLimitBehindProxies(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	h := newHarness(t, func(o *httpapi.Options) {
 		o.Limiter = httpapi.NewIPLimiter(1, 3, clk.Now)
 		o.ClientIP = httpapi.ClientIP{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/kairos-platform/identity/migrations/migrationstest"
+
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 )
 
@@ -18,7 +20,7 @@ func TestVerifyURLIsTheVerifyRoute(t *testing.T) {
 	}
 	h := newHarness(t)
 	h.signup(t, "a", "a@example.com", goodPassword)
-	evs := h.events(t)
+	evs := migrationstest.OutboxEvents(t, h.pool)
 	u, err := url.Parse(evs[len(evs)-1].VerifyURL)
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 // are written first, then the relay starts and the clock runs until every
 // row is acknowledged and marked sent. Reported as events/s.
 func BenchmarkRelayDrain(b *testing.B) {
-	store := newStoreTB(b)
-	js := connectTB(b, natstest.New(b).URL())
+	store := newStore(b)
+	js := natstest.Connect(b, natstest.New(b).URL())
 	ctx := context.Background()
 	for range b.N {
 		if err := writeEvent(ctx, store, newEvent(events.UserCreated)); err != nil {
@@ -48,9 +48,9 @@ func BenchmarkRelayDrain(b *testing.B) {
 // BenchmarkRelayLatency measures one event from the committed INSERT to its
 // arrival at a NATS subscriber (the LISTEN/NOTIFY wake-up path).
 func BenchmarkRelayLatency(b *testing.B) {
-	store := newStoreTB(b)
+	store := newStore(b)
 	srv := natstest.New(b)
-	js := connectTB(b, srv.URL())
+	js := natstest.Connect(b, srv.URL())
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {
 		b.Fatal(err)

@@ -2,7 +2,6 @@ package outbox_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -20,8 +18,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natstest"
+	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
@@ -35,28 +35,7 @@ func TestMain(m *testing.M) {
 // waitTimeout bounds every wait; the conditions normally hold in milliseconds.
 const waitTimeout = 30 * time.Second
 
-func newStore(t *testing.T) *postgres.Store { return newStoreTB(t) }
-
-func newStoreTB(t testing.TB) *postgres.Store {
-	t.Helper()
-	return postgres.New(newPool(t))
-}
-
-func connect(t *testing.T, url string) jetstream.JetStream { return connectTB(t, url) }
-
-func connectTB(t testing.TB, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
+func newStore(t testing.TB) *postgres.Store { return postgres.New(migrationstest.NewPool(t)) }
 
 // startRelay runs a relay until the test ends and checks that it stops
 // cleanly when its context is cancelled.
@@ -104,52 +83,9 @@ func enqueue(t *testing.T, ctx context.Context, s *postgres.Store, n int) map[st
 	return evs
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// streamMsgs waits until the stream holds n messages and returns them. The
-// stream's own count is what a consumer deduping by id would see at most.
-func streamMsgs(t *testing.T, js jetstream.JetStream, n int) []*jetstream.RawStreamMsg {
-	t.Helper()
-	ctx := context.Background()
-	var stream jetstream.Stream
-	eventually(t, fmt.Sprintf("%d messages on the stream", n), func() bool {
-		s, err := js.Stream(ctx, events.StreamName)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return false
-		}
-		if info.State.Msgs > uint64(n) {
-			t.Fatalf("stream holds %d messages, want %d", info.State.Msgs, n)
-		}
-		stream = s
-		return info.State.Msgs == uint64(n)
-	})
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); len(msgs) < n; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("get message %d: %v", seq, err)
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs
-}
-
 func waitAllSent(t *testing.T, s *postgres.Store) {
 	t.Helper()
-	eventually(t, "no pending outbox rows", func() bool {
+	testkit.Eventually(t, "no pending outbox rows", func() bool {
 		st, err := s.OutboxStats(context.Background())
 		return err == nil && st.Pending == 0
 	})
@@ -186,12 +122,12 @@ func checkOnce(t *testing.T, msgs []*jetstream.RawStreamMsg, want map[string]eve
 func TestRelayPublishesCommittedRowsOnce(t *testing.T) {
 	t.Parallel()
 	store := newStore(t)
-	js := connect(t, natstest.New(t).URL())
+	js := natstest.Connect(t, natstest.New(t).URL())
 	reg := prometheus.NewRegistry()
 	startRelay(t, store, js, outbox.Options{Registerer: reg})
 
 	want := enqueue(t, context.Background(), store, 30)
-	checkOnce(t, streamMsgs(t, js, 30), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, 30), want)
 	waitAllSent(t, store)
 
 	// Every known subject was pre-created and counts what went out.
@@ -206,7 +142,7 @@ func TestRelayPublishesCommittedRowsOnce(t *testing.T) {
 			t.Errorf("published{subject=%s} = %v, want %d", subj, got, n)
 		}
 	}
-	eventually(t, "pending gauge at 0", func() bool {
+	testkit.Eventually(t, "pending gauge at 0", func() bool {
 		return gaugeValue(t, reg, "kairos_outbox_pending") == 0 &&
 			gaugeValue(t, reg, "kairos_outbox_oldest_pending_age_seconds") == 0
 	})
@@ -216,17 +152,17 @@ func TestRelayWaitsForNATSAndCatchesUp(t *testing.T) {
 	t.Parallel()
 	store := newStore(t)
 	srv := natstest.New(t)
-	js := connect(t, srv.URL())
+	js := natstest.Connect(t, srv.URL())
 	reg := prometheus.NewRegistry()
 	startRelay(t, store, js, outbox.Options{Registerer: reg})
 
 	first := enqueue(t, context.Background(), store, 1)
-	streamMsgs(t, js, 1)
+	natstest.StreamMsgs(t, js, events.StreamName, 1)
 
 	// NATS goes away; events keep being written (signups keep working).
 	srv.Stop()
 	want := enqueue(t, context.Background(), store, 40)
-	eventually(t, "pending gauge to see the backlog", func() bool {
+	testkit.Eventually(t, "pending gauge to see the backlog", func() bool {
 		return gaugeValue(t, reg, "kairos_outbox_pending") == 40 &&
 			gaugeValue(t, reg, "kairos_outbox_oldest_pending_age_seconds") > 0
 	})
@@ -239,20 +175,20 @@ func TestRelayWaitsForNATSAndCatchesUp(t *testing.T) {
 	for id, ev := range first {
 		want[id] = ev
 	}
-	checkOnce(t, streamMsgs(t, js, 41), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, 41), want)
 	waitAllSent(t, store)
 }
 
 func TestRelayRetriesFailedPublishes(t *testing.T) {
 	t.Parallel()
 	store := newStore(t)
-	js := connect(t, natstest.New(t).URL())
+	js := natstest.Connect(t, natstest.New(t).URL())
 	reg := prometheus.NewRegistry()
 	startRelay(t, store, js, outbox.Options{Registerer: reg})
 	ctx := context.Background()
 
 	enqueue(t, ctx, store, 1)
-	streamMsgs(t, js, 1)
+	natstest.StreamMsgs(t, js, events.StreamName, 1)
 
 	// With the stream gone, publishes fail (no responders): the rows are
 	// retried with backoff and the relay makes the stream again.
@@ -260,7 +196,7 @@ func TestRelayRetriesFailedPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := enqueue(t, ctx, store, 5)
-	checkOnce(t, streamMsgs(t, js, 5), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, 5), want)
 	waitAllSent(t, store)
 	if got := counterValue(t, reg, "kairos_outbox_publish_failures_total", ""); got < 1 {
 		t.Errorf("publish failures = %v, want at least 1", got)
@@ -274,9 +210,9 @@ func TestTwoRelaysShareOneTable(t *testing.T) {
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
 	for _, reg := range regs {
 		// Each replica has its own NATS connection, as separate pods would.
-		startRelay(t, store, connect(t, srv.URL()), outbox.Options{Registerer: reg})
+		startRelay(t, store, natstest.Connect(t, srv.URL()), outbox.Options{Registerer: reg})
 	}
-	js := connect(t, srv.URL())
+	js := natstest.Connect(t, srv.URL())
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -292,7 +228,7 @@ func TestTwoRelaysShareOneTable(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkOnce(t, streamMsgs(t, js, 200), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, 200), want)
 	waitAllSent(t, store)
 
 	total := 0.0
@@ -311,7 +247,7 @@ func TestTwoRelaysShareOneTable(t *testing.T) {
 func TestRelayCarriesTraceContext(t *testing.T) {
 	t.Parallel()
 	store := newStore(t)
-	js := connect(t, natstest.New(t).URL())
+	js := natstest.Connect(t, natstest.New(t).URL())
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	startRelay(t, store, js, outbox.Options{TracerProvider: tp})
@@ -321,7 +257,7 @@ func TestRelayCarriesTraceContext(t *testing.T) {
 	want := enqueue(t, ctx, store, 1)
 	signup.End()
 
-	msg := streamMsgs(t, js, 1)[0]
+	msg := natstest.StreamMsgs(t, js, events.StreamName, 1)[0]
 	checkOnce(t, []*jetstream.RawStreamMsg{msg}, want)
 	// NATS headers are case-sensitive: the exact lower-case W3C name.
 	tp0 := msg.Header["traceparent"]
@@ -332,7 +268,7 @@ func TestRelayCarriesTraceContext(t *testing.T) {
 		propagation.MapCarrier{"traceparent": tp0[0]}))
 
 	var publish sdktrace.ReadOnlySpan
-	eventually(t, "the publish span", func() bool {
+	testkit.Eventually(t, "the publish span", func() bool {
 		for _, s := range rec.Ended() {
 			if s.SpanKind() == trace.SpanKindProducer {
 				publish = s
@@ -411,13 +347,13 @@ func gaugeValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 func TestRelayStopsWithoutLosingRows(t *testing.T) {
 	t.Parallel()
 	store := newStore(t)
-	js := connect(t, natstest.New(t).URL())
+	js := natstest.Connect(t, natstest.New(t).URL())
 	want := enqueue(t, context.Background(), store, 2000)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- outbox.NewRelay(store, js, outbox.Options{}).Run(ctx) }()
-	eventually(t, "the first published events", func() bool {
+	testkit.Eventually(t, "the first published events", func() bool {
 		st, err := store.OutboxStats(context.Background())
 		return err == nil && st.Pending < 2000
 	})
@@ -446,6 +382,6 @@ func TestRelayStopsWithoutLosingRows(t *testing.T) {
 
 	// A new relay finishes the job; rows the first one claimed were released.
 	startRelay(t, store, js, outbox.Options{})
-	checkOnce(t, streamMsgs(t, js, 2000), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, 2000), want)
 	waitAllSent(t, store)
 }

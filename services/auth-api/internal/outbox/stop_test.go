@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/pkg/testkit"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kairos-platform/identity/migrations"
@@ -60,7 +63,7 @@ func TestRelayStoppedDuringClaimLeavesNoLease(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	store := postgres.New(pool)
-	js := connect(t, natstest.New(t).URL())
+	js := natstest.Connect(t, natstest.New(t).URL())
 	want := enqueue(t, context.Background(), store, 300)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,7 +80,7 @@ func TestRelayStoppedDuringClaimLeavesNoLease(t *testing.T) {
 
 	// So the next relay takes them at once, not after the lease.
 	startRelay(t, store, js, outbox.Options{})
-	checkOnce(t, streamMsgs(t, js, 300), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, 300), want)
 	waitAllSent(t, store)
 }
 
@@ -85,7 +88,7 @@ func TestNoClaimedRowOutlivesACleanStop(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	store := postgres.New(pool)
-	js := connect(t, natstest.New(t).URL())
+	js := natstest.Connect(t, natstest.New(t).URL())
 	const total = 3000
 	want := enqueue(t, context.Background(), store, total)
 
@@ -102,7 +105,7 @@ func TestNoClaimedRowOutlivesACleanStop(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- outbox.NewRelay(store, js, outbox.Options{}).Run(ctx) }()
-		eventually(t, "some events published", func() bool {
+		testkit.Eventually(t, "some events published", func() bool {
 			now, err := store.OutboxStats(context.Background())
 			return err == nil && now.Pending < st.Pending
 		})
@@ -116,6 +119,6 @@ func TestNoClaimedRowOutlivesACleanStop(t *testing.T) {
 	}
 
 	startRelay(t, store, js, outbox.Options{})
-	checkOnce(t, streamMsgs(t, js, total), want)
+	checkOnce(t, natstest.StreamMsgs(t, js, events.StreamName, total), want)
 	waitAllSent(t, store)
 }

@@ -9,21 +9,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kairos-platform/identity/migrations"
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
-	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
 
 func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
-	t.Helper()
-	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := migrationstest.NewPool(t)
 	return postgres.New(pool), pool
 }
 

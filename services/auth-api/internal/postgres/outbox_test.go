@@ -12,27 +12,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kairos-platform/identity/migrations"
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natstest"
-	"github.com/kairos-platform/identity/pkg/pgtest"
+	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/outbox"
 )
 
-func outboxTestStore(t *testing.T) *Store {
-	t.Helper()
-	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return New(pool)
-}
+func outboxTestStore(t *testing.T) *Store { return New(migrationstest.NewPool(t)) }
 
 func outboxTestEvent() events.Event {
 	exp := time.Now().Add(time.Hour)
@@ -65,35 +54,10 @@ func outboxTestRun(t *testing.T, s *Store, js jetstream.JetStream, opts outbox.O
 	})
 }
 
-func outboxTestJS(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(natstest.New(t).URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
-func outboxTestEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestOutboxRolledBackPublishesNothing(t *testing.T) {
 	t.Parallel()
 	s := outboxTestStore(t)
-	js := outboxTestJS(t)
+	js := natstest.Connect(t, natstest.New(t).URL())
 	outboxTestRun(t, s, js, outbox.Options{})
 	ctx := context.Background()
 
@@ -114,7 +78,7 @@ func TestOutboxRolledBackPublishesNothing(t *testing.T) {
 	if err := s.inTx(ctx, func(tx pgx.Tx) error { return insertOutbox(ctx, tx, committed) }); err != nil {
 		t.Fatal(err)
 	}
-	outboxTestEventually(t, "the committed event sent", func() bool {
+	testkit.Eventually(t, "the committed event sent", func() bool {
 		return outboxTestCount(t, s, "sent_at IS NOT NULL") == 1
 	})
 	stream, err := js.Stream(ctx, events.StreamName)
@@ -239,9 +203,9 @@ func TestOutboxRetentionDeletesOldSentRows(t *testing.T) {
 
 	// The relay sweeps on its own: with a short retention, the recent sent
 	// row and the pending one (once the relay has sent it) are deleted.
-	js := outboxTestJS(t)
+	js := natstest.Connect(t, natstest.New(t).URL())
 	outboxTestRun(t, s, js, outbox.Options{Retention: 100 * time.Millisecond})
-	outboxTestEventually(t, "the relay's retention sweep", func() bool {
+	testkit.Eventually(t, "the relay's retention sweep", func() bool {
 		return outboxTestCount(t, s, "true") == 0
 	})
 }
@@ -249,7 +213,7 @@ func TestOutboxRetentionDeletesOldSentRows(t *testing.T) {
 func TestOutboxRelayListensAgainAfterConnectionLoss(t *testing.T) {
 	t.Parallel()
 	s := outboxTestStore(t)
-	js := outboxTestJS(t)
+	js := natstest.Connect(t, natstest.New(t).URL())
 	outboxTestRun(t, s, js, outbox.Options{})
 	ctx := context.Background()
 
@@ -266,16 +230,16 @@ func TestOutboxRelayListensAgainAfterConnectionLoss(t *testing.T) {
 		return pids
 	}
 	var first []int
-	outboxTestEventually(t, "the relay's LISTEN connection", func() bool { first = listeners(); return len(first) == 1 })
+	testkit.Eventually(t, "the relay's LISTEN connection", func() bool { first = listeners(); return len(first) == 1 })
 	if _, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, first[0]); err != nil {
 		t.Fatal(err)
 	}
-	outboxTestEventually(t, "a new LISTEN connection", func() bool {
+	testkit.Eventually(t, "a new LISTEN connection", func() bool {
 		pids := listeners()
 		return len(pids) == 1 && pids[0] != first[0]
 	})
 	if err := insertOutbox(ctx, s.pool, outboxTestEvent()); err != nil {
 		t.Fatal(err)
 	}
-	outboxTestEventually(t, "the event sent", func() bool { return outboxTestCount(t, s, "sent_at IS NOT NULL") == 1 })
+	testkit.Eventually(t, "the event sent", func() bool { return outboxTestCount(t, s, "sent_at IS NOT NULL") == 1 })
 }

@@ -9,8 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kairos-platform/identity/migrations"
-	"github.com/kairos-platform/identity/pkg/pgtest"
+	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
@@ -21,7 +20,7 @@ import (
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: migrations.Fingerprint(), Migrate: migrations.UpURL})
+	url := migrationstest.NewDatabase(t)
 
 	refused, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:1/kairos?connect_timeout=2")
 	if err != nil {

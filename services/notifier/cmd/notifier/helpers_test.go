@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
+	"github.com/kairos-platform/identity/pkg/testkit"
 )
 
 const agentToken = "test-agent-token"
@@ -50,15 +49,7 @@ func newStackOn(t testing.TB, ns *natstest.Server) *stack {
 	t.Cleanup(func() { _ = ss.Close() })
 	ag := agenttest.Start(agentToken)
 	t.Cleanup(ag.Close)
-	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.Connect(t, ns.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
@@ -92,42 +83,10 @@ func (s *stack) env(overrides map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// syncBuffer collects a notifier's stdout.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the JSON log lines (and span lines) as maps.
-func (b *syncBuffer) lines() []map[string]any {
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // instance is one notifier run in-process.
 type instance struct {
 	t      testing.TB
-	out    *syncBuffer
+	out    *testkit.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 	admin  string
@@ -137,13 +96,13 @@ type instance struct {
 func (s *stack) start(overrides map[string]string) *instance {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{t: s.t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{t: s.t, out: &testkit.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- run(ctx, []string{"notifier"}, s.env(overrides), in.out) }()
 	s.t.Cleanup(func() { in.cancel(); <-in.done; in.done <- nil })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if in.admin == "" {
-			for _, l := range in.out.lines() {
+			for _, l := range in.out.Lines() {
 				if l["msg"] == "admin listening" {
 					in.admin, _ = l["addr"].(string)
 				}
@@ -237,18 +196,6 @@ func waitCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond until it holds or a minute passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // dlq runs a dlq subcommand against the stack.

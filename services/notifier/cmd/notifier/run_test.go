@@ -10,6 +10,7 @@ import (
 
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/smtptest"
+	"github.com/kairos-platform/identity/pkg/testkit"
 )
 
 // 200 new users → 200 verification emails and 200 Agent creations, none
@@ -33,7 +34,7 @@ func TestBacklogDeliveredOnce(t *testing.T) {
 	if _, err := s.agent.WaitForUsers(waitCtx(t), n); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every message acknowledged", func() bool {
+	testkit.Eventually(t, "every message acknowledged", func() bool {
 		return strings.Contains(in.metrics(), `kairos_notifier_messages_total{consumer="agent",result="ok",subject="user.created"} 200`) &&
 			strings.Contains(in.metrics(), `kairos_notifier_messages_total{consumer="email",result="ok",subject="user.created"} 200`)
 	})
@@ -129,7 +130,7 @@ func TestNoHeaderInjection(t *testing.T) {
 	if len(msgs[0].To) != 1 || msgs[0].To[0] != e.User.Email {
 		t.Errorf("recipients %v", msgs[0].To)
 	}
-	eventually(t, "bad address dead-lettered", func() bool { return len(s.deadLetters()) == 1 })
+	testkit.Eventually(t, "bad address dead-lettered", func() bool { return len(s.deadLetters()) == 1 })
 	dl := s.deadLetters()[0]
 	if dl["reason"] != "permanent" || dl["consumer"] != "email" {
 		t.Errorf("dead letter %v", dl)
@@ -154,7 +155,7 @@ func TestAgentOutageDoesNotDelayEmail(t *testing.T) {
 	if _, err := s.smtp.WaitFor(waitCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "three failed Agent calls", func() bool { return len(s.agent.Calls()) >= 3 })
+	testkit.Eventually(t, "three failed Agent calls", func() bool { return len(s.agent.Calls()) >= 3 })
 	if len(s.agent.Users()) != 0 {
 		t.Fatal("user synced while the Agent fails")
 	}
@@ -207,7 +208,7 @@ func TestSMTPOutage(t *testing.T) {
 			if _, err := s.agent.WaitForUsers(waitCtx(t), n); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "retried sends", func() bool { return s.smtp.Attempts() >= 2*n })
+			testkit.Eventually(t, "retried sends", func() bool { return s.smtp.Attempts() >= 2*n })
 			if got := len(s.smtp.Messages()); got != 0 {
 				t.Fatalf("%d mails accepted during the outage", got)
 			}
@@ -242,7 +243,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	if _, err := s.agent.WaitForUsers(waitCtx(t), 1); err != nil { // b, behind the poison
 		t.Fatal(err)
 	}
-	eventually(t, "three dead letters", func() bool { return len(s.deadLetters()) == 3 })
+	testkit.Eventually(t, "three dead letters", func() bool { return len(s.deadLetters()) == 3 })
 	var agentDL string
 	reasons := map[string]int{}
 	for _, dl := range s.deadLetters() {
@@ -283,7 +284,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 		t.Errorf("%d dead letters after replay, want 2", got)
 	}
 	// The email consumer skips the replay: one email per event.
-	eventually(t, "replay skipped by email", func() bool {
+	testkit.Eventually(t, "replay skipped by email", func() bool {
 		return strings.Contains(in.metrics(), `kairos_notifier_messages_total{consumer="email",result="duplicate_skipped",subject="user.created"} 1`)
 	})
 	for to, c := range emailsTo(s.smtp.Messages()) {
@@ -304,7 +305,7 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	if _, err := s.agent.WaitForUsers(waitCtx(t), 3); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "poison dead-lettered again", func() bool { return len(s.deadLetters()) == 2 })
+	testkit.Eventually(t, "poison dead-lettered again", func() bool { return len(s.deadLetters()) == 2 })
 }
 
 // A failure that never stops is dead-lettered after MaxDeliver attempts.
@@ -314,7 +315,7 @@ func TestMaxDeliver(t *testing.T) {
 	e := newEvent(events.UserCreated)
 	s.publish(e, "")
 	s.start(map[string]string{"NOTIFIER_MAX_DELIVER": "3"})
-	eventually(t, "dead letter", func() bool { return len(s.deadLetters()) == 1 })
+	testkit.Eventually(t, "dead letter", func() bool { return len(s.deadLetters()) == 1 })
 	dl := s.deadLetters()[0]
 	if dl["reason"] != "max_deliver" || dl["attempts"] != float64(3) || dl["consumer"] != "agent" || dl["subject"] != events.UserCreated {
 		t.Errorf("dead letter %v", dl)
@@ -344,14 +345,14 @@ func TestRestartsLoseNothing(t *testing.T) {
 	s.agent.SetDelay(5 * time.Millisecond)
 	// No grace period: work in flight is cut off, as in a crash.
 	in := s.start(map[string]string{"NOTIFIER_CONCURRENCY": "8", "SHUTDOWN_TIMEOUT": "0s"})
-	eventually(t, "part of the backlog", func() bool { return len(s.smtp.Messages()) >= 50 })
+	testkit.Eventually(t, "part of the backlog", func() bool { return len(s.smtp.Messages()) >= 50 })
 	in.stop()
 	stoppedAt := len(s.smtp.Messages())
 	if stoppedAt >= n {
 		t.Logf("backlog drained before the stop (%d); the restart still must not repeat", stoppedAt)
 	}
 	in = s.start(env)
-	eventually(t, "some more", func() bool { return len(s.smtp.Messages()) >= stoppedAt+50 || len(s.smtp.Messages()) >= n })
+	testkit.Eventually(t, "some more", func() bool { return len(s.smtp.Messages()) >= stoppedAt+50 || len(s.smtp.Messages()) >= n })
 	s.nats.Restart()
 	for range 50 {
 		s.publish(newEvent(events.UserCreated), "")
@@ -362,7 +363,7 @@ func TestRestartsLoseNothing(t *testing.T) {
 	if _, err := s.agent.WaitForUsers(waitCtx(t), n+50); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "ready again", func() bool {
+	testkit.Eventually(t, "ready again", func() bool {
 		resp, err := http.Get("http://" + in.admin + "/readyz")
 		if err != nil {
 			return false
@@ -424,7 +425,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	e := newEvent(events.UserCreated)
 	s.publish(e, "")
 	in := s.start(nil)
-	eventually(t, "email sent", func() bool { return len(s.smtp.Messages()) == 1 })
+	testkit.Eventually(t, "email sent", func() bool { return len(s.smtp.Messages()) == 1 })
 	in.stop()
 	if len(s.agent.Users()) != 1 {
 		t.Errorf("Agent call did not finish before exit")
@@ -499,14 +500,14 @@ func TestTraceContinuesFromMessage(t *testing.T) {
 	if _, err := s.smtp.WaitFor(waitCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "both handled", func() bool {
+	testkit.Eventually(t, "both handled", func() bool {
 		m := in.metrics()
 		return strings.Contains(m, `kairos_notifier_messages_total{consumer="agent",result="ok",subject="user.created"} 1`) &&
 			strings.Contains(m, `kairos_notifier_messages_total{consumer="email",result="ok",subject="user.created"} 1`)
 	})
 	in.stop() // flushes the spans
 	names := map[string]int{}
-	for _, l := range in.out.lines() {
+	for _, l := range in.out.Lines() {
 		sc, ok := l["SpanContext"].(map[string]any)
 		if !ok || sc["TraceID"] != tid {
 			continue

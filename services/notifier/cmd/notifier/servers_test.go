@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kairos-platform/identity/pkg/testkit"
+
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natstest"
 )
@@ -24,7 +26,7 @@ func TestOldestSupportedNATSServer(t *testing.T) {
 	if _, err := s.agent.WaitForUsers(waitCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every message acknowledged", func() bool {
+	testkit.Eventually(t, "every message acknowledged", func() bool {
 		m := in.metrics()
 		return strings.Contains(m, `kairos_notifier_messages_total{consumer="email",result="ok",subject="user.signup_duplicate"} 1`) &&
 			strings.Contains(m, `kairos_notifier_messages_total{consumer="agent",result="ok",subject="user.created"} 1`)

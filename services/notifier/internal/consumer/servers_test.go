@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kairos-platform/identity/pkg/testkit"
+
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,20 +77,6 @@ func (r *recorder) total() int {
 		n += c
 	}
 	return n
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := natsx.Retry(ctx, nil, what, func(context.Context) (bool, error) {
-		if !cond() {
-			return false, errors.New("not yet")
-		}
-		return true, nil
-	}); err != nil {
-		t.Fatalf("timed out waiting for %s", what)
-	}
 }
 
 func publish(t *testing.T, js jetstream.JetStream, typ string) string {
@@ -162,7 +150,7 @@ func TestConsumersOnEverySupportedServer(t *testing.T) {
 			email.mu.Unlock()
 			publishWithID(t, js, events.UserCreated, rejectedID)
 
-			eventually(t, "every event handled", func() bool {
+			testkit.Eventually(t, "every event handled", func() bool {
 				return email.total() == 21 && agent.total() == 21 && dlqCount(t, js) == 1
 			})
 			for _, id := range created {
@@ -177,7 +165,7 @@ func TestConsumersOnEverySupportedServer(t *testing.T) {
 				t.Errorf("signup_duplicate handled by a consumer that does not take it")
 			}
 			for _, name := range []string{"email", "agent"} {
-				eventually(t, name+" has nothing pending", func() bool {
+				testkit.Eventually(t, name+" has nothing pending", func() bool {
 					cons, err := js.Consumer(context.Background(), events.StreamName, name)
 					if err != nil {
 						return false
@@ -203,8 +191,8 @@ func TestConsumersOnEverySupportedServer(t *testing.T) {
 			if err := consumer.Replay(ctx, js, nil, true, &bytes.Buffer{}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the replay handled by email", func() bool { return email.count(rejectedID) == 1 })
-			eventually(t, "the dead-letter stream empty", func() bool { return dlqCount(t, js) == 0 })
+			testkit.Eventually(t, "the replay handled by email", func() bool { return email.count(rejectedID) == 1 })
+			testkit.Eventually(t, "the dead-letter stream empty", func() bool { return dlqCount(t, js) == 0 })
 			if agent.count(rejectedID) != 1 {
 				t.Errorf("agent handled the replayed event %d times, want 1 (the original)", agent.count(rejectedID))
 			}
@@ -295,7 +283,7 @@ func TestDurableWithFilterSubjectsIsUpdated(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(run, context.Background()) }()
 	t.Cleanup(func() { stop(); <-done })
-	eventually(t, "the new event handled", func() bool { return email.count(second) == 1 })
+	testkit.Eventually(t, "the new event handled", func() bool { return email.count(second) == 1 })
 	if email.count(first) != 0 {
 		t.Errorf("an event acknowledged before the update was delivered again")
 	}
