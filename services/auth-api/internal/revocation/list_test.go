@@ -17,7 +17,7 @@ const hold = 10 * time.Minute
 var t0 = time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
 
 // sidAt is a UUIDv7 session id that started at t.
-func sidAt(t *testing.T, at time.Time) string {
+func sidAt(t testing.TB, at time.Time) string {
 	t.Helper()
 	u := uuid.Must(uuid.NewV7())
 	ms := uint64(at.UnixMilli())
