@@ -98,13 +98,15 @@ func (s *Store) RotateRefresh(ctx context.Context, presented []byte, next sessio
 			       rt.rotated_at IS NOT NULL AND rt.rotated_at > now() - $2::interval,
 			       s.revoked_at IS NOT NULL,
 			       succ.rotated_at IS NOT NULL,
-			       rt.successor_sealed
+			       rt.successor_sealed,
+			       u.verified_at IS NOT NULL
 			FROM refresh_tokens rt
 			JOIN sessions s ON s.id = rt.session_id
+			JOIN users u ON u.uid = s.uid
 			LEFT JOIN refresh_tokens succ ON succ.token_hash = rt.successor_hash
 			WHERE rt.token_hash = $1
 			FOR UPDATE OF rt, s`,
-			presented, p.Grace).Scan(&sid, &uid, &expired, &rotated, &inGrace, &revoked, &successorRotated, &sealed)
+			presented, p.Grace).Scan(&sid, &uid, &expired, &rotated, &inGrace, &revoked, &successorRotated, &sealed, &rot.EmailVerified)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			result = session.ErrRefreshInvalid

@@ -136,7 +136,7 @@ func TestRotateGraceRetryAndReuse(t *testing.T) {
 
 	t1, next := proposal(t, t0)
 	rot, _, err := s.RotateRefresh(ctx, session.HashRefresh(t0), next, grace)
-	if err != nil || rot.Outcome != session.Rotated || rot.Session.ID != ss.ID {
+	if err != nil || rot.Outcome != session.Rotated || rot.Session.ID != ss.ID || rot.EmailVerified {
 		t.Fatalf("first rotation: %+v, %v", rot, err)
 	}
 

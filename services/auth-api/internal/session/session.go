@@ -22,6 +22,8 @@ var (
 	ErrRefreshReused = errors.New("session: refresh token reused, session revoked")
 	// ErrNotFound: no live session with that id belongs to that user.
 	ErrNotFound = errors.New("session: not found")
+	// ErrUnknownScope: a logout scope other than "", "others" and "all".
+	ErrUnknownScope = errors.New("session: unknown logout scope")
 )
 
 // Revocation reasons, as stored in sessions.revoke_reason and carried by
@@ -88,6 +90,8 @@ type Rotation struct {
 	Outcome Outcome
 	Session Session
 	Sealed  []byte // GraceRetry only
+	// EmailVerified is the owner's current state, for the access token.
+	EmailVerified bool
 }
 
 // NewID returns a session id: a UUIDv7, whose leading 48 bits are the start
