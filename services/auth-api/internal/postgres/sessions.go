@@ -97,16 +97,14 @@ func (s *Store) RotateRefresh(ctx context.Context, presented []byte, next sessio
 			       rt.rotated_at IS NOT NULL,
 			       rt.rotated_at IS NOT NULL AND rt.rotated_at > now() - $2::interval,
 			       s.revoked_at IS NOT NULL,
-			       succ.rotated_at IS NOT NULL,
 			       rt.successor_sealed,
 			       u.verified_at IS NOT NULL
 			FROM refresh_tokens rt
 			JOIN sessions s ON s.id = rt.session_id
 			JOIN users u ON u.uid = s.uid
-			LEFT JOIN refresh_tokens succ ON succ.token_hash = rt.successor_hash
 			WHERE rt.token_hash = $1
 			FOR UPDATE OF rt, s`,
-			presented, p.Grace).Scan(&sid, &uid, &expired, &rotated, &inGrace, &revoked, &successorRotated, &sealed, &rot.EmailVerified)
+			presented, p.Grace).Scan(&sid, &uid, &expired, &rotated, &inGrace, &revoked, &sealed, &rot.EmailVerified)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			result = session.ErrRefreshInvalid
@@ -116,7 +114,18 @@ func (s *Store) RotateRefresh(ctx context.Context, presented []byte, next sessio
 		case revoked:
 			result = session.ErrRefreshInvalid
 			return nil
-		case rotated && inGrace && !successorRotated && sealed != nil:
+		case rotated && inGrace && sealed != nil:
+			// A new statement, so a new snapshot: rotating the successor
+			// needs the session lock we now hold, so this sees its state.
+			if err := tx.QueryRow(ctx, `
+				SELECT rotated_at IS NOT NULL FROM refresh_tokens
+				WHERE token_hash = (SELECT successor_hash FROM refresh_tokens WHERE token_hash = $1)`,
+				presented).Scan(&successorRotated); err != nil {
+				return fmt.Errorf("successor state: %w", err)
+			}
+		}
+		switch {
+		case rotated && inGrace && sealed != nil && !successorRotated:
 			rot.Outcome, rot.Sealed = session.GraceRetry, sealed
 			rot.Session, err = scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, sid))
 			return err
