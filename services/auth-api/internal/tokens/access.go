@@ -50,11 +50,23 @@ type Authority struct {
 	parser *jwt.Parser
 }
 
-// wireClaims is the JSON form of Claims.
+// wireClaims is the JSON form of Claims. aud is written as a plain string
+// (golang-jwt would write a one-element array), which every verifier reads
+// and the simplest string comparison in a gateway matches; a token whose aud
+// is an array is not ours and fails to decode.
 type wireClaims struct {
 	jwt.RegisteredClaims
+	Audience      string `json:"aud"`
 	SessionID     string `json:"sid"`
 	EmailVerified bool   `json:"email_verified"`
+}
+
+// GetAudience feeds the shadowed string aud to golang-jwt's validator.
+func (c wireClaims) GetAudience() (jwt.ClaimStrings, error) {
+	if c.Audience == "" {
+		return nil, nil
+	}
+	return jwt.ClaimStrings{c.Audience}, nil
 }
 
 // NewAuthority returns an Authority; now is the clock (time.Now in
@@ -99,12 +111,12 @@ func (a *Authority) Issue(uid, sessionID string, emailVerified bool) (string, Cl
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    a.cfg.Issuer,
 			Subject:   uid,
-			Audience:  jwt.ClaimStrings{a.cfg.Audience},
 			ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        c.ID,
 		},
+		Audience:      a.cfg.Audience,
 		SessionID:     sessionID,
 		EmailVerified: emailVerified,
 	})

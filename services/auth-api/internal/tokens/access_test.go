@@ -65,6 +65,9 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 			if hdr["kid"] != a.Keys().Signing().ID || hdr["alg"] != a.Keys().Signing().Alg {
 				t.Fatalf("header %v", hdr)
 			}
+			if payload["aud"] != cfg.Audience {
+				t.Fatalf("aud %v, want the plain string %q", payload["aud"], cfg.Audience)
+			}
 			for _, claim := range []string{"iss", "aud", "sub", "sid", "iat", "nbf", "exp", "jti", "email_verified"} {
 				if _, ok := payload[claim]; !ok {
 					t.Fatalf("claim %s missing from %v", claim, payload)
@@ -139,6 +142,7 @@ func TestVerifyRefuses(t *testing.T) {
 		"no kid":                      forge(t, jwt.SigningMethodES256, esKey, "", good()),
 		"re-signed by a stranger":     forge(t, jwt.SigningMethodES256, stranger, esKID, good()),
 		"wrong audience":              forge(t, jwt.SigningMethodES256, esKey, esKID, with("aud", "other")),
+		"audience array":              forge(t, jwt.SigningMethodES256, esKey, esKID, with("aud", []string{"other", cfg.Audience})),
 		"no audience":                 forge(t, jwt.SigningMethodES256, esKey, esKID, with("aud", nil)),
 		"wrong issuer":                forge(t, jwt.SigningMethodES256, esKey, esKID, with("iss", "https://evil.example")),
 		"expired":                     forge(t, jwt.SigningMethodES256, esKey, esKID, with("exp", now-60)),

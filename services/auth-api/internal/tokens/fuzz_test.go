@@ -3,6 +3,8 @@ package tokens_test
 import (
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +28,15 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	a := tokens.NewAuthority(ks, cfg, func() time.Time { return fuzzNow })
+	valid, err := os.ReadFile("testdata/fuzz/FuzzVerify/valid")
+	if err != nil {
+		f.Fatal(err)
+	}
+	if tok := seedString(valid); tok == "" {
+		f.Fatal("testdata/fuzz/FuzzVerify/valid is not a string seed")
+	} else if _, err := a.Verify(tok); err != nil {
+		f.Fatalf("the valid seed no longer verifies (regenerate it with the current format): %v", err)
+	}
 	f.Fuzz(func(t *testing.T, token string) {
 		c, err := a.Verify(token)
 		if err != nil {
@@ -38,4 +49,17 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", token, c)
 		}
 	})
+}
+
+// seedString reads a one-string corpus file ("go test fuzz v1" format).
+func seedString(file []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(file)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "string(") {
+		return ""
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "string("), ")"))
+	if err != nil {
+		return ""
+	}
+	return s
 }
