@@ -329,3 +329,40 @@ func TestDeleteEndedSessions(t *testing.T) {
 		t.Fatal("a live session was deleted")
 	}
 }
+
+// Refreshes racing a logout-everywhere neither deadlock nor survive it: each
+// refresh either committed before the revocation (and its session is listed
+// in it) or sees a revoked session.
+func TestRotationRacingRevokeAll(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	uid := user(t, s, "ada@example.com")
+	const n = 6
+	toks := make([]string, n)
+	for i := range n {
+		_, toks[i] = login(t, s, uid, refreshTTL)
+	}
+	errs := make([]error, n+1)
+	var rev events.Revocation
+	var wg sync.WaitGroup
+	for i := range n {
+		_, next := proposal(t, toks[i])
+		wg.Go(func() {
+			_, _, errs[i] = s.RotateRefresh(ctx, session.HashRefresh(toks[i]), next, session.Policy{TTL: refreshTTL, Grace: time.Hour})
+		})
+	}
+	wg.Go(func() { rev, errs[n] = s.RevokeAllSessions(ctx, uid, session.ReasonLogoutAll) })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, session.ErrRefreshInvalid) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if len(rev.SessionIDs) != n {
+		t.Fatalf("revoke all named %d sessions, want %d", len(rev.SessionIDs), n)
+	}
+	if list, _ := s.ListSessions(ctx, uid); len(list) != 0 {
+		t.Fatalf("%d sessions survived", len(list))
+	}
+}
