@@ -26,6 +26,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/agenttest"
 	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
+	"github.com/kairos-platform/identity/tools/internal/gobuild"
 	"github.com/kairos-platform/identity/tools/internal/stack"
 )
 
@@ -99,13 +100,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	// Build both services; the notifier is optional (auth-api alone still
 	// runs the walk, with links printed from the events instead of mails).
-	out.line("devstack", "building bin/auth-api and bin/notifier")
-	if err := build(ctx, root, "auth-api"); err != nil {
+	stamp := gobuild.ReadStamp(ctx, root)
+	out.line("devstack", fmt.Sprintf("building bin/auth-api and bin/notifier (%s, commit %s); the first run compiles every dependency and takes a few minutes, later runs seconds", stamp.Version, stamp.Commit))
+	if err := build(ctx, root, "auth-api", stamp, out); err != nil {
 		return err
 	}
 	withNotifier := !opts.noNotifier
 	if withNotifier {
-		if err := build(ctx, root, "notifier"); err != nil {
+		if err := build(ctx, root, "notifier", stamp, out); err != nil {
 			out.line("devstack", fmt.Sprintf("notifier does not build; running without it and printing each event's verify_url instead:\n%v", err))
 			withNotifier = false
 		}
@@ -255,11 +257,6 @@ func (p *eventPrinter) stop() {
 		p.close()
 		p.close = nil
 	}
-}
-
-// build compiles one service into root/bin in workspace mode.
-func build(ctx context.Context, root, svc string) error {
-	return goBuild(ctx, root, filepath.Join(root, "bin", svc), "./services/"+svc+"/cmd/"+svc)
 }
 
 func portFree(addr string) error {
