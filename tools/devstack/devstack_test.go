@@ -94,7 +94,7 @@ func TestLocalURL(t *testing.T) {
 
 func TestEnsureDatabaseNamesTheProblem(t *testing.T) {
 	// Nothing listens on port 1; the password must not be printed.
-	_, err := ensureDatabase(context.Background(), "postgres://kairos:s3cret@127.0.0.1:1/kairos?sslmode=disable")
+	_, _, err := ensureDatabase(context.Background(), "postgres://kairos:s3cret@127.0.0.1:1/kairos?sslmode=disable", localServer, t.TempDir(), &console{w: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("err = %v; want one naming DATABASE_URL without the password", err)
 	}
@@ -273,4 +273,57 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// With nothing on the local server's port but PostgreSQL installed (as on
+// this machine), make dev starts a private server instead of stopping, and
+// its data survives to the next run. The probe points at an unused port, so
+// the machine's own server is left alone.
+func TestPrivateServerWhenNothingListens(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unused := ln.Addr().String()
+	ln.Close()
+	serverURL := "postgres://postgres@" + unused + "/postgres?sslmode=disable"
+	dir := filepath.Join(t.TempDir(), "pg")
+	var buf syncBuffer
+	ctx := context.Background()
+
+	dbURL, pg, err := ensureDatabase(ctx, "", serverURL, dir, &console{w: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg == nil {
+		t.Fatal("no private server started")
+	}
+	if !strings.Contains(buf.String(), "starting a private server with its data in "+dir) {
+		t.Errorf("devstack did not say what it does:\n%s", buf.String())
+	}
+	conn, err := connect(ctx, dbURL)
+	if err != nil {
+		pg.Close()
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "CREATE TABLE kept (id int)")
+	conn.Close(ctx)
+	pg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dbURL, pg, err = ensureDatabase(ctx, "", serverURL, dir, &console{w: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	conn, err = connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT * FROM kept"); err != nil {
+		t.Fatalf("the second run lost the first run's data: %v", err)
+	}
 }

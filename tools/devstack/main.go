@@ -95,10 +95,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	// PostgreSQL: DATABASE_URL, or the local server with database kairos.
-	dbURL, err := ensureDatabase(ctx, getenv("DATABASE_URL"))
+	// PostgreSQL: DATABASE_URL, or the local server with database kairos, or
+	// a private server when the local one is installed but not running.
+	dbURL, privatePG, err := ensureDatabase(ctx, getenv("DATABASE_URL"), localServer, filepath.Join(root, ".cache", "devstack", "pg"), out)
 	if err != nil {
 		return err
+	}
+	if privatePG != nil {
+		defer privatePG.Close()
 	}
 	out.line("devstack", "migrating "+pgtest.Redact(dbURL))
 	if err := migrations.UpURL(ctx, dbURL); err != nil {
