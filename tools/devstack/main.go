@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,8 +18,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +31,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
+	"github.com/kairos-platform/identity/tools/internal/gobuild"
 	"github.com/kairos-platform/identity/tools/internal/stack"
 )
 
@@ -51,9 +55,22 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	fs.StringVar(&o.httpAddr, "http", ":8080", "auth-api public listener")
-	fs.StringVar(&o.adminAddr, "admin", ":9090", "auth-api admin listener (/healthz, /readyz, /metrics)")
-	fs.StringVar(&o.notifierAdminAddr, "notifier-admin", ":9091", "notifier admin listener")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `usage: make dev [DEVFLAGS='-flag value ...']   (or: bin/devstack [flags])
+
+Runs auth-api and notifier on this machine with PostgreSQL (DATABASE_URL, the
+local server, or a private one), NATS (NATS_URL or in-process JetStream), a
+mail catcher and a fake Agent. The services' settings (README, Configuration)
+pass through from the environment, e.g. LOG_LEVEL=debug make dev.
+
+`)
+		fs.PrintDefaults()
+	}
+	// Loopback by default: the admin ports serve pprof, and a development
+	// API has no business on the network.
+	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "auth-api public listener")
+	fs.StringVar(&o.adminAddr, "admin", "127.0.0.1:9090", "auth-api admin listener (/healthz, /readyz, /metrics, /debug/pprof/)")
+	fs.StringVar(&o.notifierAdminAddr, "notifier-admin", "127.0.0.1:9091", "notifier admin listener")
 	fs.BoolVar(&o.printEvents, "events", false, "also print every event auth-api publishes (subject, uid, verify_url)")
 	fs.BoolVar(&o.noNotifier, "no-notifier", false, "run auth-api only; print each event's verify_url instead of mailing it")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 25*time.Second, "how long children may take to stop after SIGTERM")
@@ -63,6 +80,9 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	opts, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -71,16 +91,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	for _, a := range []string{opts.httpAddr, opts.adminAddr, opts.notifierAdminAddr} {
-		if err := portFree(a); err != nil {
+	for _, p := range []struct{ flag, addr string }{{"http", opts.httpAddr}, {"admin", opts.adminAddr}, {"notifier-admin", opts.notifierAdminAddr}} {
+		if err := portFree(p.flag, p.addr); err != nil {
 			return err
 		}
 	}
 
-	// PostgreSQL: DATABASE_URL, or the local server with database kairos.
-	dbURL, err := ensureDatabase(ctx, getenv("DATABASE_URL"))
+	// PostgreSQL: DATABASE_URL, or the local server with database kairos, or
+	// a private server when the local one is installed but not running.
+	dbURL, privatePG, err := ensureDatabase(ctx, getenv("DATABASE_URL"), localServer, filepath.Join(root, ".cache", "devstack", "pg"), out)
 	if err != nil {
 		return err
+	}
+	if privatePG != nil {
+		defer privatePG.Close()
 	}
 	out.line("devstack", "migrating "+pgtest.Redact(dbURL))
 	if err := migrations.UpURL(ctx, dbURL); err != nil {
@@ -101,13 +125,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	// Build both services; the notifier is optional (auth-api alone still
 	// runs the walk, with links printed from the events instead of mails).
-	out.line("devstack", "building bin/auth-api and bin/notifier")
-	if err := build(ctx, root, "auth-api"); err != nil {
+	stamp := gobuild.ReadStamp(ctx, root)
+	out.line("devstack", fmt.Sprintf("building bin/auth-api and bin/notifier (%s, commit %s); the first run compiles every dependency and takes a few minutes, later runs seconds", stamp.Version, stamp.Commit))
+	if err := build(ctx, root, "auth-api", stamp, out); err != nil {
 		return err
 	}
 	withNotifier := !opts.noNotifier
 	if withNotifier {
-		if err := build(ctx, root, "notifier"); err != nil {
+		if err := build(ctx, root, "notifier", stamp, out); err != nil {
 			out.line("devstack", fmt.Sprintf("notifier does not build; running without it and printing each event's verify_url instead:\n%v", err))
 			withNotifier = false
 		}
@@ -124,41 +149,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	agent := agenttest.Start(agentToken)
 	defer agent.Close()
 
-	// Events: printed on request, and always when no notifier mails them.
-	evp := &eventPrinter{natsURL: natsURL, out: out}
-	defer evp.stop()
-	if opts.printEvents || !withNotifier {
-		if err := evp.start(ctx); err != nil {
-			return err
-		}
+	// Events: subscribed before any service starts, so no signup's link is
+	// missed; printed on request, and whenever no ready notifier mails them.
+	var mailing atomic.Bool
+	stopEvents, err := printEvents(ctx, natsURL, out, func() bool { return opts.printEvents || !mailing.Load() })
+	if err != nil {
+		return err
 	}
+	defer stopEvents()
 
-	// The services, as child processes with their output prefixed.
-	passthrough := inheritedEnv(getenv)
-	auth := &child{name: "auth-api", bin: filepath.Join(root, "bin", "auth-api"), out: out,
-		adminAddr: opts.adminAddr, env: append(slices.Clip(passthrough),
-			"DATABASE_URL="+dbURL,
-			"NATS_URL="+natsURL,
-			"HTTP_ADDR="+opts.httpAddr,
-			"ADMIN_ADDR="+opts.adminAddr,
-			"PUBLIC_URL="+localURL(opts.httpAddr),
-			"LOG_FORMAT=text",
-			"LOG_LEVEL=info",
-		)}
+	// The services, as child processes with their output prefixed. Their
+	// settings pass through from the environment; devstack wires the rest.
+	authEnv, passed, ignored := childEnv(getenv,
+		[]string{"PUBLIC_URL=" + localURL(opts.httpAddr)},
+		[]string{"DATABASE_URL=" + dbURL, "NATS_URL=" + natsURL, "HTTP_ADDR=" + opts.httpAddr, "ADMIN_ADDR=" + opts.adminAddr})
+	if note := envNote(passed, ignored); note != "" {
+		out.line("devstack", note)
+	}
+	auth := &child{name: "auth-api", bin: filepath.Join(root, "bin", "auth-api"), out: out, adminAddr: opts.adminAddr, env: authEnv}
 	children := []*child{auth}
 	var notifier *child
 	if withNotifier {
-		notifier = &child{name: "notifier", bin: filepath.Join(root, "bin", "notifier"), out: out,
-			adminAddr: opts.notifierAdminAddr, env: append(slices.Clip(passthrough),
-				"NATS_URL="+natsURL,
-				"ADMIN_ADDR="+opts.notifierAdminAddr,
-				"SMTP_ADDR="+mail.Addr(),
-				"SMTP_TLS=none",
-				"AGENT_BASE_URL="+agent.URL,
-				"AGENT_SERVICE_TOKEN="+agentToken,
-				"LOG_FORMAT=text",
-				"LOG_LEVEL=info",
-			)}
+		env, _, _ := childEnv(getenv, nil, []string{
+			"NATS_URL=" + natsURL,
+			"ADMIN_ADDR=" + opts.notifierAdminAddr,
+			"SMTP_ADDR=" + mail.Addr(),
+			"SMTP_TLS=none",
+			"AGENT_BASE_URL=" + agent.URL,
+			"AGENT_SERVICE_TOKEN=" + agentToken,
+		})
+		notifier = &child{name: "notifier", bin: filepath.Join(root, "bin", "notifier"), out: out, adminAddr: opts.notifierAdminAddr, env: env}
 		children = append(children, notifier)
 	}
 	defer func() {
@@ -177,16 +197,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return fmt.Errorf("auth-api did not become ready: %w", err)
 	}
+	notifierState := "not running: verification links are printed from the events"
 	if notifier != nil {
-		if err := notifier.waitReady(ctx, time.Minute); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			out.line("devstack", fmt.Sprintf("notifier is not ready (%v); printing each event's verify_url instead", err))
-			if err := evp.start(ctx); err != nil {
-				return err
-			}
-			notifier = nil
+		// Give it a moment to connect; past that the banner says why not.
+		ready, reason := notifier.waitReadyFor(ctx, 15*time.Second)
+		mailing.Store(ready)
+		notifierState = ""
+		if !ready && notifier.exited() {
+			notifierState = "not running: it " + reason + "; verification links are printed from the events"
+		} else if !ready {
+			notifierState = "running, not ready: " + reason + "\n" + strings.Repeat(" ", 19) + "links are printed from the events until it is"
 		}
 	}
 	var wg sync.WaitGroup
@@ -195,27 +215,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer cancelWatch()
 	wg.Go(func() { watchAgent(wctx, agent, out) })
 	if notifier != nil {
-		// A notifier that dies later leaves the links to the events.
-		wg.Go(func() {
-			select {
-			case <-wctx.Done():
-			case <-notifier.done:
-				if wctx.Err() == nil {
-					out.line("devstack", fmt.Sprintf("notifier exited (%v); printing each event's verify_url instead", notifier.exitErr()))
-					if err := evp.start(wctx); err != nil {
-						out.line("devstack", err.Error())
-					}
-				}
-			}
-		})
+		wg.Go(func() { watchNotifier(wctx, notifier, &mailing, out) })
 	}
 
-	notifierAdmin := ""
-	if notifier != nil {
-		notifierAdmin = localURL(opts.notifierAdminAddr)
-	}
 	out.block(banner(bannerInfo{
-		api: localURL(opts.httpAddr), authAdmin: localURL(opts.adminAddr), notifierAdmin: notifierAdmin,
+		api: localURL(opts.httpAddr), authAdmin: localURL(opts.adminAddr),
+		notifierAdmin: localURL(opts.notifierAdminAddr), notifierState: notifierState, mailing: mailing.Load(),
 		database: pgtest.Redact(dbURL), nats: natsx.Redact(natsURL), natsNote: natsNote, smtp: mail.Addr(), agent: agent.URL,
 	}))
 
@@ -228,48 +233,58 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 }
 
-// eventPrinter starts printEvents at most once.
-type eventPrinter struct {
-	natsURL string
-	out     *console
-	mu      sync.Mutex
-	close   func()
-}
-
-func (p *eventPrinter) start(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.close != nil {
-		return nil
+// watchNotifier follows the notifier's readiness and says when it changes,
+// with the reason its /readyz gives: while it is not ready (or gone) the
+// links come from the events instead of the mails.
+func watchNotifier(ctx context.Context, n *child, mailing *atomic.Bool, out *console) {
+	lastReason := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.done:
+			if ctx.Err() == nil {
+				mailing.Store(false)
+				out.line("devstack", fmt.Sprintf("notifier exited (%v); printing each event's verify_url instead", n.exitErr()))
+			}
+			return
+		case <-time.After(time.Second):
+		}
+		ready, reason := n.readiness(ctx)
+		switch {
+		case ready && !mailing.Load():
+			mailing.Store(true)
+			lastReason = ""
+			out.line("devstack", "notifier is ready: verification links now arrive by mail")
+		case !ready && (mailing.Load() || reason != lastReason):
+			mailing.Store(false)
+			lastReason = reason
+			out.line("devstack", "notifier is not ready ("+reason+"); printing each event's verify_url meanwhile")
+		}
 	}
-	c, err := printEvents(ctx, p.natsURL, p.out)
-	if err != nil {
-		return err
-	}
-	p.close = c
-	return nil
 }
 
-func (p *eventPrinter) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.close != nil {
-		p.close()
-		p.close = nil
-	}
-}
-
-// build compiles one service into root/bin in workspace mode.
-func build(ctx context.Context, root, svc string) error {
-	return goBuild(ctx, root, filepath.Join(root, "bin", svc), "./services/"+svc+"/cmd/"+svc)
-}
-
-func portFree(addr string) error {
+// portFree says which DEVFLAGS option moves a taken port.
+func portFree(flagName, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("%s is taken (%v): stop what listens there (an earlier make dev?) or move it, e.g. cd tools && go run ./devstack -http :8081 -admin :9190 -notifier-admin :9191", addr, err)
+		return fmt.Errorf("%s is taken (%v): stop what listens there (an earlier make dev?) or move it: make dev DEVFLAGS='-%s %s'",
+			addr, err, flagName, nextPort(addr))
 	}
 	return ln.Close()
+}
+
+// nextPort suggests the same host with the port plus 100.
+func nextPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+100))
 }
 
 // localURL turns a listen address into the URL a browser on this machine uses.
@@ -282,28 +297,6 @@ func localURL(addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
-}
-
-// passthroughEnv is what the children inherit from the caller: what a
-// process needs to run, and the OpenTelemetry settings, so that
-// `OTEL_TRACES_EXPORTER=console make dev` or a collector endpoint just works.
-// Nothing else leaks in (a DATABASE_URL meant for devstack is passed on
-// explicitly; a stray HTTP_ADDR in the shell is not).
-var passthroughEnv = []string{
-	"PATH", "HOME", "TMPDIR", "TZ", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG",
-	"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-	"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_INSECURE",
-	"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SDK_DISABLED",
-}
-
-func inheritedEnv(getenv func(string) string) []string {
-	var env []string
-	for _, k := range passthroughEnv {
-		if v := getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }
 
 func randomToken() string {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -15,17 +13,6 @@ import (
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/pkg/smtptest"
 )
-
-// goBuild compiles pkg into out from the repository root, in workspace mode.
-func goBuild(ctx context.Context, root, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version=dev", "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(b)))
-	}
-	return nil
-}
 
 // formatMail renders a caught mail for the console: the text part carries
 // the verification link, which is what the person running make dev needs.
@@ -48,14 +35,18 @@ func formatMail(m smtptest.Message) string {
 }
 
 // printEvents subscribes to every event subject and prints what each event
-// is about and its verification link. It is how the link reaches the console
-// when no notifier runs, and with -events a window on the outbox relay.
-func printEvents(ctx context.Context, natsURL string, out *console) (stop func(), err error) {
+// is about and its verification link, whenever show says so. It is how the
+// link reaches the console while no ready notifier mails it, and with -events
+// a window on the outbox relay.
+func printEvents(ctx context.Context, natsURL string, out *console, show func() bool) (stop func(), err error) {
 	nc, err := natsx.Connect(natsURL, natsx.Options{Name: "devstack-events"})
 	if err != nil {
 		return nil, fmt.Errorf("events: connect %s: %w", natsx.Redact(natsURL), err)
 	}
 	_, err = nc.Subscribe(events.StreamSubjects, func(m *nats.Msg) {
+		if !show() {
+			return
+		}
 		ev, err := events.Decode(m.Data)
 		if err != nil {
 			out.line("event", fmt.Sprintf("%s: undecodable (%v)", m.Subject, err))
@@ -71,6 +62,8 @@ func printEvents(ctx context.Context, natsURL string, out *console) (stop func()
 		nc.Close()
 		return nil, fmt.Errorf("events: subscribe: %w", err)
 	}
+	// The server must know the subscription before the first signup.
+	_ = nc.FlushTimeout(5 * time.Second)
 	return nc.Close, nil
 }
 
@@ -99,6 +92,8 @@ func watchAgent(ctx context.Context, agent *agenttest.Server, out *console) {
 
 type bannerInfo struct {
 	api, authAdmin, notifierAdmin string
+	notifierState                 string // "" when it runs and is ready
+	mailing                       bool
 	database, nats, natsNote      string
 	smtp, agent                   string
 }
@@ -109,10 +104,11 @@ func banner(i bannerInfo) string {
 	b.WriteString("\n╭─ Kairos Identity is running ───────────────────────────────────────\n")
 	row("API", i.api+"   (POST /api/signup/, GET /api/verify/{token}/, POST /api/login/)")
 	row("auth-api admin", i.authAdmin+"/metrics   /healthz   /readyz")
-	if i.notifierAdmin != "" {
+	if !strings.HasPrefix(i.notifierState, "not running") {
 		row("notifier admin", i.notifierAdmin+"/metrics   /healthz   /readyz")
-	} else {
-		row("notifier", "not running: verification links are printed from the events")
+	}
+	if i.notifierState != "" {
+		row("notifier", i.notifierState)
 	}
 	row("database", i.database)
 	row("NATS", i.nats+i.natsNote)
@@ -121,7 +117,7 @@ func banner(i bannerInfo) string {
 	b.WriteString("│\n")
 	fmt.Fprintf(&b, "│ Sign up:  curl -s %s/api/signup/ -H 'Content-Type: application/json' \\\n", i.api)
 	b.WriteString("│             -d '{\"username\":\"ada\",\"email\":\"ada@example.com\",\"password\":\"correct-horse-battery\"}'\n")
-	if i.notifierAdmin != "" {
+	if i.mailing {
 		b.WriteString("│ then open the link of the mail below, and log in (README: Quick start).\n")
 	} else {
 		b.WriteString("│ then open the verify link of the event below, and log in (README: Quick start).\n")

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,6 +88,59 @@ func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %s did not answer 200 within %s", c.name, url, timeout)
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// readiness asks the child's /readyz once; when it is not ready, reason is
+// what the service says is missing (its "reason" field).
+func (c *child) readiness(ctx context.Context) (ready bool, reason string) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	url := localURL(c.adminAddr) + "/readyz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, url + " does not answer"
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return true, ""
+	}
+	return false, readyzReason(resp.StatusCode, resp.Body)
+}
+
+// readyzReason turns a /readyz answer ({"status": …, "reason": …}) into one line.
+func readyzReason(code int, body io.Reader) string {
+	var v struct{ Status, Reason string }
+	if err := json.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&v); err != nil || (v.Status == "" && v.Reason == "") {
+		return fmt.Sprintf("/readyz answers %d", code)
+	}
+	if v.Reason == "" {
+		return v.Status
+	}
+	return v.Reason
+}
+
+// waitReadyFor polls readiness until it is ready, the child exits, or
+// timeout; it returns the last reason.
+func (c *child) waitReadyFor(ctx context.Context, timeout time.Duration) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ready, reason := c.readiness(ctx)
+		if ready {
+			return true, ""
+		}
+		select {
+		case <-c.done:
+			return false, fmt.Sprintf("exited (%v)", c.exitErr())
+		case <-ctx.Done():
+			return false, reason
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

@@ -72,9 +72,32 @@ func (p *Postgres) DropDatabase(ctx context.Context) error {
 }
 
 // OwnServer runs initdb into dir and starts a server of its own on a free
-// port. PostgreSQL refuses to run as root, so as root it runs as the
-// "postgres" system user.
+// port, with a fresh migrated database. PostgreSQL refuses to run as root,
+// so as root it runs as the "postgres" system user.
 func OwnServer(ctx context.Context, dir string) (*Postgres, error) {
+	p, err := StartServer(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.createDatabase(ctx); err != nil {
+		_ = p.Stop(ctx)
+		return nil, err
+	}
+	return p, nil
+}
+
+// HasServerBinaries reports whether PostgreSQL's server programs are
+// installed (in PATH or under /usr/lib/postgresql/*/bin).
+func HasServerBinaries() bool {
+	_, err := postgresBin()
+	return err == nil
+}
+
+// StartServer starts a server of its own on a free port with its data in
+// dir/data, running initdb first unless an earlier run left a cluster there
+// (so a development database survives restarts). AdminURL is set;
+// DatabaseURL is left to the caller.
+func StartServer(ctx context.Context, dir string) (*Postgres, error) {
 	bin, err := postgresBin()
 	if err != nil {
 		return nil, err
@@ -107,17 +130,18 @@ func OwnServer(ctx context.Context, dir string) (*Postgres, error) {
 		}
 	}
 	data := filepath.Join(dir, "data")
-	if out, err := p.command(ctx, "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("postgres: initdb: %w\n%s", err, out)
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		if out, err := p.command(ctx, "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("postgres: initdb: %w\n%s", err, out)
+		}
+	} else if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil {
+		// A server an earlier run left behind (killed before it could stop it).
+		_ = p.Stop(ctx)
 	}
 	if err := p.Start(ctx); err != nil {
 		return nil, err
 	}
 	p.AdminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%s/postgres?sslmode=disable", port)
-	if err := p.createDatabase(ctx); err != nil {
-		_ = p.Stop(ctx)
-		return nil, err
-	}
 	return p, nil
 }
 

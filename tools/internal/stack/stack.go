@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/agenttest"
 	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/pkg/smtptest"
+	"github.com/kairos-platform/identity/tools/internal/gobuild"
 )
 
 // AgentToken is the service token the fake Agent expects.
@@ -69,15 +69,10 @@ func FindRoot() (string, error) {
 	}
 }
 
-// Build compiles both services into root/bin in workspace mode.
+// Build compiles both services into root/bin the way `make build` does.
 func Build(ctx context.Context, root string) error {
-	for _, svc := range []string{"auth-api", "notifier"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(root, "bin", svc), "./services/"+svc+"/cmd/"+svc)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("stack: build %s: %w\n%s", svc, err, out)
-		}
+	if err := gobuild.Services(ctx, root, nil); err != nil {
+		return fmt.Errorf("stack: %w", err)
 	}
 	return nil
 }
