@@ -2,6 +2,8 @@ module github.com/kairos-platform/identity/deploy
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/evanphx/json-patch v5.9.11+incompatible
 	github.com/moby/buildkit v0.34.2
