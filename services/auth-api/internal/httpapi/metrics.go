@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	held     prometheus.Gauge
 
 	signups, logins, verifications, resends results
 }
@@ -38,8 +39,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "http_server_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kairos_http_refusals_held",
+			Help: "Refused requests (429/503) held before their answer, so that clients ignoring Retry-After cannot spin.",
+		}),
 	}
-	cs := []prometheus.Collector{m.duration, m.inFlight}
+	cs := []prometheus.Collector{m.duration, m.inFlight, m.held}
 	for _, c := range []struct {
 		dst    *results
 		name   string

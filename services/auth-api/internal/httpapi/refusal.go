@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A refusal (the per-IP bucket is empty, or the password-hashing admission
@@ -66,6 +68,8 @@ type refusals struct {
 	now  func() time.Time
 	hold time.Duration
 	held chan struct{}
+	// heldNow shows the tarpit's occupancy.
+	heldNow prometheus.Gauge
 
 	// Counts since the last summary, and when it was logged (unix ns).
 	overloaded, rateLimited atomic.Int64
@@ -74,11 +78,11 @@ type refusals struct {
 	busyBody, limitedBody rendered
 }
 
-func newRefusals(log *slog.Logger, now func() time.Time, hold time.Duration, maxHeld int) *refusals {
+func newRefusals(log *slog.Logger, now func() time.Time, hold time.Duration, maxHeld int, heldNow prometheus.Gauge) *refusals {
 	if maxHeld <= 0 {
 		maxHeld = DefaultMaxHeld
 	}
-	return &refusals{log: log, now: now, hold: hold, held: make(chan struct{}, maxHeld),
+	return &refusals{log: log, now: now, hold: hold, held: make(chan struct{}, maxHeld), heldNow: heldNow,
 		busyBody:    render(message{"The service is busy. Try again shortly."}),
 		limitedBody: render(message{"Too many requests. Try again later."}),
 	}
@@ -97,7 +101,8 @@ func (s *refusals) wait(ctx context.Context) {
 	default:
 		return
 	}
-	defer func() { <-s.held }()
+	s.heldNow.Inc()
+	defer func() { s.heldNow.Dec(); <-s.held }()
 	t := time.NewTimer(s.hold)
 	defer t.Stop()
 	select {

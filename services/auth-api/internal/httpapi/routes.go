@@ -95,7 +95,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
 		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, gate: o.Gate,
-		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld), log: o.Logger, metrics: m}
+		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m}
 
 	// Every route, declared with its trailing slash (optional for clients).
 	// resend comes before {token} so that it is not taken for a token.
