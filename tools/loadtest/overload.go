@@ -131,7 +131,7 @@ func profileSplit(ctx context.Context, file string) (total, hashing time.Duratio
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	read := func(args ...string) (focus, all time.Duration, err error) {
-		out, err := exec.CommandContext(ctx, goBin, append(append([]string{"tool", "pprof", "-top", "-nodecount=1"}, args...), file)...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, goBin, append(append([]string{"tool", "pprof", "-top", "-nodecount=1000000"}, args...), file)...).CombinedOutput()
 		if err != nil {
 			return 0, 0, fmt.Errorf("pprof %s: %w\n%s", file, err, out)
 		}
