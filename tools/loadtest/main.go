@@ -154,6 +154,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"ARGON2_PARALLELISM": fmt.Sprint(cfg.Argon.Parallelism),
 		// The stuffing run comes from many addresses through a proxy.
 		"TRUSTED_PROXIES": "127.0.0.1/32",
+		// Every argon2id hash allocates its memory (19 MiB) afresh and drops
+		// it; without a soft limit the collector lets the heap grow to twice
+		// what was live at the last cycle, hashes in flight included. The
+		// floors' memory budget is 128 MiB, so the run gives the runtime a
+		// limit below it, as a deployment does below its memory limit.
+		"GOMEMLIMIT": "96MiB",
 	}
 	for k, v := range cfg.AuthEnv {
 		authEnv[k] = v
