@@ -105,17 +105,28 @@ const (
 	LockMax  = time.Hour
 )
 
-// settleTimeout bounds the writes that follow a hash once the request's
-// own cancellation no longer applies (see settle).
+// settleTimeout bounds the writes that follow a hash once the client has
+// gone (see settle).
 const settleTimeout = 5 * time.Second
 
-// settle detaches ctx from the request's cancellation, with its own
-// timeout: once a password has been hashed or checked, what follows (the
-// failure count or its reset, a rehash, outbox rows) is written to the end
-// even if the client hung up. A guess whose client left must still count,
-// and the hash was the expensive part.
-func settle(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+// settle detaches ctx from the request's cancellation: once a password has
+// been hashed or checked, what follows (the failure count or its reset, a
+// rehash, outbox rows) is written to the end even if the client hung up. A
+// guess whose client left must still count, and the hash was the expensive
+// part. While the client waits nothing changes; once it has gone the writes
+// get settleTimeout more. The returned cancel must be called.
+func settle(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(settleTimeout)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	})
+	return ctx, func() { stop(); cancel() }
 }
 
 // Service applies the rules.
