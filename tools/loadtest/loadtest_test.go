@@ -125,3 +125,45 @@ func TestPgbenchScriptBindsEveryParameter(t *testing.T) {
 		t.Fatalf("pgbench script is not set, BEGIN, the three statements, COMMIT:\n%s", s)
 	}
 }
+
+func TestParsePprofTotals(t *testing.T) {
+	cases := []struct {
+		out          string
+		focus, total time.Duration
+	}{
+		{"Showing nodes accounting for 1.20s, 60.00% of 2s total\n", 1200 * time.Millisecond, 2 * time.Second},
+		{"Active filters:\n   focus=argon2\nShowing nodes accounting for 850ms, 42.50% of 2000ms total\n", 850 * time.Millisecond, 2 * time.Second},
+		{"Showing nodes accounting for 0, 0% of 0 total\n", 0, 0},
+	}
+	for _, c := range cases {
+		focus, total, err := parsePprofTotals(c.out)
+		if err != nil || focus != c.focus || total != c.total {
+			t.Errorf("%q: %v %v %v, want %v %v", c.out, focus, total, err, c.focus, c.total)
+		}
+	}
+	if _, _, err := parsePprofTotals("garbage"); err == nil {
+		t.Error("garbage: no error")
+	}
+}
+
+func TestOverloadFloors(t *testing.T) {
+	rep := report{ServerCodes: map[string]float64{"200": 10, "499": 3}}
+	rep.Scenarios = []scenario{
+		{Name: overloadName("login", 32, false), Classes: map[string]int64{"ok": 100}, Overload: &overloadFigures{CeilingPct: 90}},
+		{Name: overloadName("login", 500, false), Classes: map[string]int64{"ok": 100, "503": 50}, RetryAfter: [2]int64{50, 0},
+			Served: latency{N: 100, P99: 900}, AuthRSS: 100, Overload: &overloadFigures{CeilingPct: 75}},
+		{Name: overloadName("login", 500, true), Classes: map[string]int64{"ok": 100}, Overload: &overloadFigures{CeilingPct: 80}},
+	}
+	got := map[string]bool{}
+	for _, f := range overloadFloors(rep) {
+		key, _, _ := strings.Cut(f.Floor, ":")
+		got[key] = f.Pass
+	}
+	want := map[string]bool{"logins at 32 clients": true, "logins, 500 clients ignoring Retry-After": true,
+		"logins, 500 clients honouring Retry-After": false, "no 500 in auth-api's /metrics across the run (hang-ups are 499)": true}
+	for k, v := range want {
+		if p, ok := got[k]; !ok || p != v {
+			t.Errorf("floor %q: pass %v (present %v), want %v", k, p, ok, v)
+		}
+	}
+}

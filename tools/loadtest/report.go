@@ -176,7 +176,7 @@ func checkFloors(rep report) []floorCheck {
 			fmt.Sprintf("%v lockouts, %d answers 429; legitimate logins %d ok, %d not", s.Extra["lockouts"], s.Classes["429"], lc["ok"], legitBad),
 			s.Classes["429"] > 0 && legitBad == 0})
 	}
-	return out
+	return append(out, overloadFloors(rep)...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -242,6 +242,7 @@ func markdown(rep report) string {
 			s.Name, s.Mode, s.Seconds, s.Requests, s.Throughput, lat,
 			classes(s.Classes), s.RetryAfter[0], s.RetryAfter[1], inbox, agent, s.AuthRSS, s.NotifierRSS, s.OutboxMax)
 	}
+	b.WriteString(overloadTable(rep))
 	for _, s := range rep.Scenarios {
 		if len(s.Extra) == 0 {
 			continue

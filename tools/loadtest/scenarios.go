@@ -38,6 +38,7 @@ type scenario struct {
 	NotifierRSS float64          `json:"notifier_peak_rss_mib"`
 	OutboxMax   float64          `json:"outbox_pending_max"`
 	Extra       map[string]any   `json:"extra,omitempty"`
+	Overload    *overloadFigures `json:"overload,omitempty"`
 }
 
 // runner holds what every scenario needs.

@@ -29,6 +29,7 @@ type config struct {
 	Argon2             passhash.Params
 	HashConcurrency    int
 	HashQueueTimeout   time.Duration
+	RefusalHold        time.Duration
 	LoginMaxFailures   int
 	IPRateLimitRPS     float64
 	IPRateLimitBurst   int
@@ -76,6 +77,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		},
 		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
 		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
+		RefusalHold:      e.Duration("REFUSAL_HOLD", time.Second, 0),
 		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		IPRateLimitRPS:   e.Float("IP_RATE_LIMIT_RPS", 10, 0),
 		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),

@@ -74,6 +74,7 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 		{"argon2 lanes", "ARGON2_PARALLELISM", "0"},
 		{"hash concurrency", "HASH_CONCURRENCY", "0"},
 		{"hash queue timeout", "HASH_QUEUE_TIMEOUT", "soon"},
+		{"refusal hold", "REFUSAL_HOLD", "-1s"},
 		{"login failures", "LOGIN_MAX_FAILURES", "five"},
 		{"rate", "IP_RATE_LIMIT_RPS", "-1"},
 		{"rate NaN", "IP_RATE_LIMIT_RPS", "NaN"},

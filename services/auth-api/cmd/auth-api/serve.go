@@ -107,7 +107,7 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
 func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
-	svc, err := newAuth(cfg, store, logger, reg)
+	svc, hasher, err := newAuth(cfg, store, logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +119,8 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		CORSOrigins:        cfg.CORSAllowedOrigins,
 		VerifyRedirect:     cfg.VerifyRedirect,
 		OverloadRetryAfter: cfg.HashQueueTimeout,
+		Gate:               hasher,
+		RefusalHold:        cfg.RefusalHold,
 		Logger:             logger,
 		Registerer:         reg,
 		TracerProvider:     tracing.Provider,
@@ -131,20 +133,21 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
 }
 
-// newAuth is the domain: the argon2id hasher behind its admission gate, and
-// the signup, verify and login rules, which build verify links with the
-// router's own route.
-func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, error) {
+// newAuth is the domain: the argon2id hasher (whose admission gate the
+// HTTP layer applies before reading a body), and the signup, verify and
+// login rules, which build verify links with the router's own route.
+func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, *hashing.Hasher, error) {
 	hasher, err := hashing.New(cfg.Argon2, hashing.Options{
 		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return auth.New(store, hasher, auth.Config{
+	svc, err := auth.New(store, hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
 		Logger: logger, Registerer: reg,
 	})
+	return svc, hasher, err
 }
 
 // connectNATS connects without blocking start-up and exports the

@@ -84,10 +84,6 @@ type Store interface {
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
-	// Admit reserves a place in the hashing queue for a whole operation,
-	// database round trips included, or returns ErrOverloaded at once when
-	// the queue is as long as can be served in time.
-	Admit() (release func(), err error)
 }
 
 // Config is what the rules depend on.
@@ -108,6 +104,30 @@ const (
 	LockBase = time.Minute
 	LockMax  = time.Hour
 )
+
+// settleTimeout bounds the writes that follow a hash once the client has
+// gone (see settle).
+const settleTimeout = 5 * time.Second
+
+// settle detaches ctx from the request's cancellation: once a password has
+// been hashed or checked, what follows (the failure count or its reset, a
+// rehash, outbox rows) is written to the end even if the client hung up. A
+// guess whose client left must still count, and the hash was the expensive
+// part. While the client waits nothing changes; once it has gone the writes
+// get settleTimeout more. The returned cancel must be called.
+func settle(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(settleTimeout)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	})
+	return ctx, func() { stop(); cancel() }
+}
 
 // Service applies the rules.
 type Service struct {
@@ -160,6 +180,8 @@ func (s *Service) Signup(ctx context.Context, in Signup) (SignupResult, error) {
 	if err != nil {
 		return SignupResult{}, err
 	}
+	ctx, cancel := settle(ctx)
+	defer cancel()
 	now := s.cfg.Now()
 	secret, tok := s.newToken(now)
 	acct := Account{UID: uuid.NewString(), Username: in.Username, Email: in.Email, PasswordHash: hash}
@@ -256,13 +278,10 @@ func TokenHash(secret string) ([]byte, error) {
 // Login checks credentials and returns the account's uid. Unknown email and
 // wrong password are the same ErrInvalidCredentials after the same hashing
 // work; both count towards the email's lock, which is kept whether or not an
-// account exists, so a lock reveals nothing either.
+// account exists, so a lock reveals nothing either. Admission under load is
+// the caller's: httpapi takes a hashing reservation before it reads the
+// body, so that a refusal costs no decoding and no database work.
 func (s *Service) Login(ctx context.Context, in Login) (string, error) {
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return "", err
-	}
-	defer release()
 	key := NormalizeEmail(in.Email)
 	now := s.cfg.Now()
 	until, err := s.store.LoginLockedUntil(ctx, key)
@@ -280,6 +299,8 @@ func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	ctx, cancel := settle(ctx)
+	defer cancel()
 	if !ok || acct.UID == "" {
 		return "", s.fail(ctx, key, now)
 	}

@@ -3,9 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,27 +22,13 @@ import (
 // cheap keeps unit tests fast; the OWASP floor is enforced by config.
 var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
 
-// gatedHasher is the real hasher behind an admission the test can close, to
-// stand for a hasher whose queue is full (internal/hashing tests when it is).
-type gatedHasher struct {
-	*hashing.Hasher
-	full atomic.Bool
-}
-
-func (g *gatedHasher) Admit() (func(), error) {
-	if g.full.Load() {
-		return nil, auth.ErrOverloaded
-	}
-	return g.Hasher.Admit()
-}
-
-func newHasher(t *testing.T, p passhash.Params, reg prometheus.Registerer) *gatedHasher {
+func newHasher(t *testing.T, p passhash.Params, reg prometheus.Registerer) *hashing.Hasher {
 	t.Helper()
 	h, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gatedHasher{Hasher: h}
+	return h
 }
 
 // counter reads the value of a label-less counter from g.
@@ -65,7 +49,7 @@ func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
 
 type env struct {
 	svc    *auth.Service
-	hasher *gatedHasher
+	hasher *hashing.Hasher
 	pool   *pgxpool.Pool
 	clock  *testkit.Clock
 	reg    *prometheus.Registry
@@ -334,30 +318,55 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	}
 }
 
-// Under overload no password is checked, a locked account's included: the
-// gate sheds before any database work, so a flood cannot queue on the pool.
-// Once the load passes, the lockout answers again: overload never lets a
-// guess through and never clears a lock.
-func TestOverloadShedsBeforeLockoutAndKeepsIt(t *testing.T) {
+// hangUp is the real hasher, and the client hangs up (its context is
+// cancelled) while the password is being checked.
+type hangUp struct {
+	*hashing.Hasher
+	cancel context.CancelFunc
+}
+
+func (h hangUp) Verify(ctx context.Context, password, encoded string) (bool, bool, error) {
+	defer h.cancel()
+	return h.Hasher.Verify(ctx, password, encoded)
+}
+
+// Once the password has been checked, what follows is written even if the
+// client has gone: the right password still resets the failure count (so a
+// hang-up cannot leave the account nearer a lock), and a wrong one still
+// counts (so hanging up cannot hide a guess).
+func TestHungUpLoginStillSettles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, cheap)
-	ctx := context.Background()
-	for i := range 3 { // MaxLoginFailures
-		if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: fmt.Sprint("guess-", i)}); !errors.Is(err, auth.ErrInvalidCredentials) {
-			t.Fatalf("failure %d: %v", i, err)
+	signup(t, e, "a", "a@example.com", "s3cret-pass")
+	if _, err := e.svc.Verify(context.Background(), tokenOf(t, migrationstest.OutboxEvents(t, e.pool)[0])); err != nil {
+		t.Fatal(err)
+	}
+	login := func(pw string) error {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		svc, err := auth.New(postgres.New(e.pool), hangUp{e.hasher, cancel},
+			auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3, Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.Login(ctx, auth.Login{Email: "a@example.com", Password: pw})
+		return err
+	}
+	failures := func() int {
+		return e.count(t, `SELECT coalesce(sum(failures), 0)::int FROM login_throttle WHERE email = 'a@example.com'`)
+	}
+	for i := range 2 {
+		if err := login("wrong"); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("hung-up wrong password %d: %v", i, err)
 		}
 	}
-
-	e.hasher.full.Store(true)
-	for _, email := range []string{"victim@example.com", "someone@example.com"} {
-		if _, err := e.svc.Login(ctx, auth.Login{Email: email, Password: "guess-again"}); !errors.Is(err, auth.ErrOverloaded) {
-			t.Fatalf("%s under overload: %v, want ErrOverloaded", email, err)
-		}
+	if n := failures(); n != 2 {
+		t.Fatalf("%d failures counted after two hung-up guesses, want 2", n)
 	}
-	e.hasher.full.Store(false)
-
-	var locked *auth.LockedError
-	if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: "guess-again"}); !errors.As(err, &locked) {
-		t.Fatalf("locked account after the overload: %v, want LockedError", err)
+	if err := login("s3cret-pass"); err != nil {
+		t.Fatalf("hung-up right password: %v", err)
+	}
+	if n := failures(); n != 0 {
+		t.Fatalf("%d failures left after a hung-up successful login, want the reset", n)
 	}
 }

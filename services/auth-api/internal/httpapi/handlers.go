@@ -33,7 +33,8 @@ const (
 type handler func(w http.ResponseWriter, r *http.Request) (result string, err error)
 
 // endpoint adapts a handler, once for every route: the per-IP limit first,
-// then the handler, then the count of the outcome.
+// before any other work (a refusal is cheap: refusal.go), then the handler,
+// then the count of the outcome.
 func (a *api) endpoint(counter results, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.limiter != nil {

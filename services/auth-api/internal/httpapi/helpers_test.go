@@ -38,6 +38,7 @@ type harness struct {
 	reg     *prometheus.Registry
 	logs    *testkit.LogBuffer
 	spec    routers.Router
+	hasher  *hashing.Hasher
 }
 
 type option func(*httpapi.Options)
@@ -68,6 +69,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 		Auth:               svc,
 		Policy:             auth.Policy{MinPasswordLength: 8, Common: passwords.Common()},
 		OverloadRetryAfter: 2 * time.Second,
+		Gate:               hasher,
 		Logger:             logger,
 		Registerer:         reg,
 	}
@@ -78,7 +80,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t)}
+	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t), hasher: hasher}
 }
 
 // loadSpec reads openapi.yaml; every response a test receives through do is

@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	held     prometheus.Gauge
 
 	signups, logins, verifications, resends results
 }
@@ -38,8 +39,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "http_server_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kairos_http_refusals_held",
+			Help: "Refused requests (429/503) held before their answer, so that clients ignoring Retry-After cannot spin.",
+		}),
 	}
-	cs := []prometheus.Collector{m.duration, m.inFlight}
+	cs := []prometheus.Collector{m.duration, m.inFlight, m.held}
 	for _, c := range []struct {
 		dst    *results
 		name   string
@@ -48,13 +53,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}{
 		// The result sets are the metrics contract (docs/auth-api.md).
 		{&m.signups, "kairos_signups_total", "Signup requests by result (duplicate: an existing address, answered like ok).",
-			[]string{"ok", "duplicate", "invalid", "rate_limited", "overloaded", "error"}},
+			[]string{"ok", "duplicate", "invalid", "rate_limited", "overloaded", "client_closed", "error"}},
 		{&m.logins, "kairos_logins_total", "Login requests by result.",
-			[]string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "error"}},
+			[]string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "client_closed", "error"}},
 		{&m.verifications, "kairos_verifications_total", "Verification link requests by result.",
-			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}},
+			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "client_closed", "error"}},
 		{&m.resends, "kairos_verification_resends_total", "Verification resend requests by result.",
-			[]string{"ok", "invalid", "rate_limited", "error"}},
+			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
 	} {
 		vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, []string{"result"})
 		allowed := map[string]bool{}

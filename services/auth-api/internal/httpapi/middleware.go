@@ -31,6 +31,7 @@ const (
 type requestInfo struct {
 	id    string
 	route string
+	quiet bool // a refusal: counted and summarised, not logged one by one
 }
 
 func requestID(ctx context.Context) string {
@@ -97,6 +98,9 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 				code = http.StatusOK
 			}
 			m.duration.WithLabelValues(methodLabel(r.Method), info.route, strconv.Itoa(code)).Observe(d.Seconds())
+			if info.quiet {
+				return
+			}
 			log.InfoContext(r.Context(), "request", "method", r.Method, "route", info.route,
 				"status", code, "duration", d, "request_id", info.id)
 		}()

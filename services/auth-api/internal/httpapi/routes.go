@@ -49,6 +49,16 @@ type Options struct {
 	VerifyRedirect *url.URL
 	// OverloadRetryAfter is the Retry-After of a 503 for want of a hashing slot.
 	OverloadRetryAfter time.Duration
+	// Gate admits signups and logins to password hashing before their body
+	// is read (hashing.Hasher); nil admits everything.
+	Gate Gate
+	// RefusalHold is how long a refused request (429 from the per-IP limit,
+	// 503 from the gate) is held before it is answered, for at most MaxHeld
+	// requests at once (DefaultMaxHeld when 0); 0 answers at once.
+	RefusalHold time.Duration
+	MaxHeld     int
+	// Now is the clock of the refusal summaries (time.Now when nil).
+	Now func() time.Time
 
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
@@ -62,6 +72,8 @@ type api struct {
 	clientIP      ClientIP
 	redirectURL   *url.URL
 	overloadRetry time.Duration
+	gate          Gate
+	refusals      *refusals
 	log           *slog.Logger
 	metrics       *metrics
 }
@@ -78,16 +90,20 @@ func New(o Options) (http.Handler, error) {
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
-		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m}
+		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, gate: o.Gate,
+		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m}
 
 	// Every route, declared with its trailing slash (optional for clients).
 	// resend comes before {token} so that it is not taken for a token.
 	r := mux.NewRouter()
 	r.SkipClean(true) // no 301s to "cleaned" paths: an odd path is a 404
 	r.Use(tagRoute)
-	r.Handle("/api/signup/", a.endpoint(m.signups, a.handleSignup)).Methods(http.MethodPost)
-	r.Handle("/api/login/", a.endpoint(m.logins, a.handleLogin)).Methods(http.MethodPost)
+	r.Handle("/api/signup/", a.endpoint(m.signups, a.admitted(a.handleSignup))).Methods(http.MethodPost)
+	r.Handle("/api/login/", a.endpoint(m.logins, a.admitted(a.handleLogin))).Methods(http.MethodPost)
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
 	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
