@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -11,32 +12,41 @@ import (
 	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 // config is auth-api's whole configuration. This file is the only place the
 // environment is read; every variable is a row of the README's table.
 type config struct {
-	DatabaseURL        string
-	HTTPAddr           string
-	AdminAddr          string
-	NATSURL            string
-	StreamReplicas     int
-	PublicURL          string
-	VerifyRedirect     *url.URL
-	TokenTTL           time.Duration
-	PasswordMinLength  int
-	Argon2             passhash.Params
-	HashConcurrency    int
-	HashQueueTimeout   time.Duration
-	LoginMaxFailures   int
-	IPRateLimitRPS     float64
-	IPRateLimitBurst   int
-	TrustedProxies     []netip.Prefix
-	CORSAllowedOrigins []string
-	ShutdownTimeout    time.Duration
-	OutboxRetention    time.Duration
-	Obs                envconf.Observability
+	DatabaseURL       string
+	HTTPAddr          string
+	AdminAddr         string
+	NATSURL           string
+	StreamReplicas    int
+	PublicURL         string
+	VerifyRedirect    *url.URL
+	TokenTTL          time.Duration
+	PasswordMinLength int
+	Argon2            passhash.Params
+	HashConcurrency   int
+	HashQueueTimeout  time.Duration
+	LoginMaxFailures  int
+	// Login sources (lockout.go in internal/auth): the account-wide ceiling,
+	// the prefixes grouping client addresses, and the device cookie (no
+	// keys: no device cookies, every login counts by its network).
+	LoginAccountMaxFailures int
+	LoginSourcePrefixV4     int
+	LoginSourcePrefixV6     int
+	DeviceCookieKeys        [][]byte
+	DeviceCookieTTL         time.Duration
+	IPRateLimitRPS          float64
+	IPRateLimitBurst        int
+	TrustedProxies          []netip.Prefix
+	CORSAllowedOrigins      []string
+	ShutdownTimeout         time.Duration
+	OutboxRetention         time.Duration
+	Obs                     envconf.Observability
 }
 
 // String never shows the database password.
@@ -74,14 +84,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Time:        uint32(e.Int("ARGON2_TIME", passhash.MinTime, passhash.MinTime, 100)),
 			Parallelism: uint8(e.Int("ARGON2_PARALLELISM", passhash.MinParallelism, passhash.MinParallelism, 255)),
 		},
-		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
-		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
-		IPRateLimitRPS:   e.Float("IP_RATE_LIMIT_RPS", 10, 0),
-		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
-		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
-		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
-		Obs:              e.Observability("auth-api"),
+		HashConcurrency:         e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
+		HashQueueTimeout:        e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
+		LoginMaxFailures:        e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
+		LoginAccountMaxFailures: e.Int("LOGIN_ACCOUNT_MAX_FAILURES", 100, 1, 100),
+		LoginSourcePrefixV4:     e.Int("LOGIN_SOURCE_PREFIX_V4", 32, 8, 32),
+		LoginSourcePrefixV6:     e.Int("LOGIN_SOURCE_PREFIX_V6", 64, 32, 128),
+		DeviceCookieKeys:        deviceCookieKeys(e),
+		DeviceCookieTTL:         e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour),
+		IPRateLimitRPS:          e.Float("IP_RATE_LIMIT_RPS", 10, 0),
+		IPRateLimitBurst:        e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
+		ShutdownTimeout:         e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
+		OutboxRetention:         e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
+		Obs:                     e.Observability("auth-api"),
 	}
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
@@ -109,6 +124,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
 	}
 	return c, e.Err()
+}
+
+// deviceCookieKeys reads DEVICE_COOKIE_KEY_FILE: HMAC keys, one per line
+// (the first signs, all verify). Unset means no device cookies; serve warns.
+func deviceCookieKeys(e *envconf.Env) [][]byte {
+	path := e.Str("DEVICE_COOKIE_KEY_FILE", "")
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.Fail("DEVICE_COOKIE_KEY_FILE", "%v", err)
+		return nil
+	}
+	keys, err := httpapi.ParseDeviceKeys(data)
+	if err != nil {
+		e.Fail("DEVICE_COOKIE_KEY_FILE", "%s: %v", path, err)
+	}
+	return keys
 }
 
 // natsURL is NATS_URL, one nats:// URL or a comma-separated list.

@@ -41,6 +41,9 @@ type Options struct {
 	// Limiter limits requests per client IP; nil turns the limit off.
 	Limiter  *IPLimiter
 	ClientIP ClientIP
+	// DeviceCookies signs the kairos_device cookie set after a login; nil:
+	// none, every login counts by its network.
+	DeviceCookies *DeviceCookies
 	// CORSOrigins are the exact origins browsers may call the API from;
 	// empty means no cross-origin access at all.
 	CORSOrigins []string
@@ -60,6 +63,7 @@ type api struct {
 	policy        auth.Policy
 	limiter       *IPLimiter
 	clientIP      ClientIP
+	devices       *DeviceCookies
 	redirectURL   *url.URL
 	overloadRetry time.Duration
 	log           *slog.Logger
@@ -78,7 +82,7 @@ func New(o Options) (http.Handler, error) {
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
-	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
+	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP, devices: o.DeviceCookies,
 		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m}
 
 	// Every route, declared with its trailing slash (optional for clients).
@@ -100,12 +104,15 @@ func New(o Options) (http.Handler, error) {
 
 	var h http.Handler = withTrailingSlash(r)
 	if len(o.CORSOrigins) > 0 {
-		// Exact origins only and no credentials: never "*" with credentials.
+		// Exact origins only, never "*": credentials are allowed so that a
+		// frontend on another origin can send the device cookie
+		// (credentials: "include"), which is useless anywhere but login.
 		h = cors.New(cors.Options{
-			AllowedOrigins: o.CORSOrigins,
-			AllowedMethods: []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders: []string{"Content-Type"},
-			MaxAge:         600,
+			AllowedOrigins:   o.CORSOrigins,
+			AllowCredentials: true,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Content-Type"},
+			MaxAge:           600,
 		}).Handler(h)
 	}
 	h = observe(o.Logger, m, h)
