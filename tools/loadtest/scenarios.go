@@ -338,24 +338,24 @@ func (r *runner) ownerDevices(ctx context.Context) ([]string, error) {
 	var next atomic.Int64
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	for range r.cfg.Concurrency {
+	for range 2 { // few at a time: these logins must not be shed as overload
 		wg.Go(func() {
 			for {
 				n := int(next.Add(1)) - 1
 				if n >= len(cookies) || ctx.Err() != nil {
 					return
 				}
-				for try := 0; ; try++ { // a 503 under the hashing limit is retried
+				for try := 0; ; try++ { // a 503 (hashing busy) is retried
 					st, _, c, err := r.api.loginDevice(ctx, fmt.Sprintf("st%d@load.test", 1+n), seedPassword, ownerAddr(n), "")
 					if err == nil && st == 200 && c != "" {
 						cookies[n] = c
 						break
 					}
-					if try == 5 || ctx.Err() != nil {
+					if try == 20 || ctx.Err() != nil {
 						failed.Add(1)
 						break
 					}
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(500 * time.Millisecond)
 				}
 			}
 		})
