@@ -316,14 +316,17 @@ func (r *runner) stuffing(ctx context.Context) scenario {
 	}
 	r.rss(&sc)
 	sc.Extra = map[string]any{
-		"lockouts":              locks,
-		"legit_logins":          owners.res.Count,
-		"legit_classes":         owners.res.Classes,
-		"legit_latency":         summarize(owners.res.Latencies),
-		"owner_success_pct":     pct(owners.res.Classes["ok"], owners.res.Count),
-		"auth_api_rss_before":   rssBefore,
-		"answered_429_locked":   rec.res.Classes["429"],
-		"answered_401_wrong_pw": rec.res.Classes["ok"],
+		"lockouts":          locks,
+		"legit_logins":      owners.res.Count,
+		"legit_classes":     owners.res.Classes,
+		"legit_latency":     summarize(owners.res.Latencies),
+		"owner_success_pct": pct(owners.res.Classes["ok"], owners.res.Count),
+		// What the lockout itself refused the owners (401 or 429): the figure
+		// this scenario exists for; 503s are the hashing gate's overload.
+		"owner_refused_by_lockout": owners.res.Classes["4xx"] + owners.res.Classes["429"],
+		"auth_api_rss_before":      rssBefore,
+		"answered_429_locked":      rec.res.Classes["429"],
+		"answered_401_wrong_pw":    rec.res.Classes["ok"],
 	}
 	return sc
 }
