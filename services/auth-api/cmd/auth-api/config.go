@@ -19,20 +19,28 @@ import (
 // config is auth-api's whole configuration. This file is the only place the
 // environment is read; every variable is a row of the README's table.
 type config struct {
-	DatabaseURL       string
-	HTTPAddr          string
-	AdminAddr         string
-	NATSURL           string
-	StreamReplicas    int
-	PublicURL         string
-	VerifyRedirect    *url.URL
-	TokenTTL          time.Duration
-	PasswordMinLength int
-	Argon2            passhash.Params
-	HashConcurrency   int
-	HashQueueTimeout  time.Duration
-	LoginMaxFailures  int
-	// Login sources (lockout.go in internal/auth): the account-wide ceiling,
+	DatabaseURL        string
+	HTTPAddr           string
+	AdminAddr          string
+	NATSURL            string
+	StreamReplicas     int
+	PublicURL          string
+	VerifyRedirect     *url.URL
+	TokenTTL           time.Duration
+	PasswordMinLength  int
+	Argon2             passhash.Params
+	HashConcurrency    int
+	HashQueueTimeout   time.Duration
+	LoginMaxFailures   int
+	IPRateLimitRPS     float64
+	IPRateLimitBurst   int
+	TrustedProxies     []netip.Prefix
+	CORSAllowedOrigins []string
+	ShutdownTimeout    time.Duration
+	OutboxRetention    time.Duration
+	Obs                envconf.Observability
+
+	// Login sources (internal/auth, lockout.go): the account-wide ceiling,
 	// the prefixes grouping client addresses, and the device cookie (no
 	// keys: no device cookies, every login counts by its network).
 	LoginAccountMaxFailures int
@@ -40,13 +48,6 @@ type config struct {
 	LoginSourcePrefixV6     int
 	DeviceCookieKeys        [][]byte
 	DeviceCookieTTL         time.Duration
-	IPRateLimitRPS          float64
-	IPRateLimitBurst        int
-	TrustedProxies          []netip.Prefix
-	CORSAllowedOrigins      []string
-	ShutdownTimeout         time.Duration
-	OutboxRetention         time.Duration
-	Obs                     envconf.Observability
 }
 
 // String never shows the database password.
@@ -84,20 +85,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Time:        uint32(e.Int("ARGON2_TIME", passhash.MinTime, passhash.MinTime, 100)),
 			Parallelism: uint8(e.Int("ARGON2_PARALLELISM", passhash.MinParallelism, passhash.MinParallelism, 255)),
 		},
-		HashConcurrency:         e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-		HashQueueTimeout:        e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
-		LoginMaxFailures:        e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
-		LoginAccountMaxFailures: e.Int("LOGIN_ACCOUNT_MAX_FAILURES", 100, 1, 100),
-		LoginSourcePrefixV4:     e.Int("LOGIN_SOURCE_PREFIX_V4", 32, 8, 32),
-		LoginSourcePrefixV6:     e.Int("LOGIN_SOURCE_PREFIX_V6", 64, 32, 128),
-		DeviceCookieKeys:        deviceCookieKeys(e),
-		DeviceCookieTTL:         e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour),
-		IPRateLimitRPS:          e.Float("IP_RATE_LIMIT_RPS", 10, 0),
-		IPRateLimitBurst:        e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
-		ShutdownTimeout:         e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
-		OutboxRetention:         e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
-		Obs:                     e.Observability("auth-api"),
+		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
+		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
+		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
+		IPRateLimitRPS:   e.Float("IP_RATE_LIMIT_RPS", 10, 0),
+		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
+		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
+		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
+		Obs:              e.Observability("auth-api"),
 	}
+	c.LoginAccountMaxFailures = e.Int("LOGIN_ACCOUNT_MAX_FAILURES", 100, 1, 100)
+	c.LoginSourcePrefixV4 = e.Int("LOGIN_SOURCE_PREFIX_V4", 32, 8, 32)
+	c.LoginSourcePrefixV6 = e.Int("LOGIN_SOURCE_PREFIX_V6", 64, 32, 128)
+	c.DeviceCookieKeys = deviceCookieKeys(e)
+	c.DeviceCookieTTL = e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour)
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
 	}

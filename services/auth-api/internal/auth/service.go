@@ -101,14 +101,15 @@ type Config struct {
 	VerifyURL        func(token string) string
 	TokenTTL         time.Duration // lifetime of a verification token
 	MaxLoginFailures int           // consecutive failures from one source before it is locked
+	Now              func() time.Time
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
+
 	// MaxAccountFailures is the account-wide ceiling: consecutive failures
 	// from untrusted sources after which only known devices may log in.
 	MaxAccountFailures int
 	// SourcePrefixV4/V6 group client addresses into sources (0: /32, /64).
 	SourcePrefixV4, SourcePrefixV6 int
-	Now                            func() time.Time
-	Logger                         *slog.Logger
-	Registerer                     prometheus.Registerer
 }
 
 // Lock backoff: the first lock lasts LockBase, each further failure after a
