@@ -168,8 +168,8 @@ func checkFloors(rep report) []floorCheck {
 		lc := s.Extra["legit_classes"].(map[string]int64)
 		share := s.Extra["owner_success_pct"].(float64)
 		out = append(out, floorCheck{"credential stuffing: the owners, with their device cookies, log in ≥ 99 % of the time",
-			fmt.Sprintf("%.1f %% of %d owner logins ok (%s; %d refused by the lockout); attackers: %d answers 429; locks %v",
-				share, s.Extra["legit_logins"], classes(lc), s.Extra["owner_refused_by_lockout"], s.Classes["429"], s.Extra["lockouts"]),
+			fmt.Sprintf("%.1f %% of %d owner logins ok (%s; %d refused by the lockout; %d answered 503 first, then retried after Retry-After); attackers: %d answers 429; locks %v",
+				share, s.Extra["legit_logins"], classes(lc), s.Extra["owner_refused_by_lockout"], s.Extra["owner_first_try_503"], s.Classes["429"], s.Extra["lockouts"]),
 			share >= 99})
 	}
 	return out
