@@ -54,10 +54,11 @@ const (
 	LockAccount = "account" // the account-wide ceiling was reached
 )
 
-// Source prefixes used when Config leaves them zero.
+// Defaults used when Config leaves them zero.
 const (
-	DefaultSourcePrefixV4 = 32
-	DefaultSourcePrefixV6 = 64
+	DefaultMaxAccountFailures = 100 // NIST SP 800-63B's most
+	DefaultSourcePrefixV4     = 32
+	DefaultSourcePrefixV6     = 64
 )
 
 func newLockoutCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {

@@ -106,7 +106,8 @@ type Config struct {
 	Registerer       prometheus.Registerer
 
 	// MaxAccountFailures is the account-wide ceiling: consecutive failures
-	// from untrusted sources after which only known devices may log in.
+	// from untrusted sources after which only known devices may log in
+	// (0: DefaultMaxAccountFailures).
 	MaxAccountFailures int
 	// SourcePrefixV4/V6 group client addresses into sources (0: /32, /64).
 	SourcePrefixV4, SourcePrefixV6 int
@@ -137,6 +138,9 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	}
 	if cfg.MaxLoginFailures < 1 {
 		return nil, errors.New("auth: MaxLoginFailures must be at least 1")
+	}
+	if cfg.MaxAccountFailures == 0 {
+		cfg.MaxAccountFailures = DefaultMaxAccountFailures
 	}
 	if cfg.MaxAccountFailures < 1 {
 		return nil, errors.New("auth: MaxAccountFailures must be at least 1")
