@@ -122,6 +122,10 @@ func TestValuesDefaultsMatchServices(t *testing.T) {
 					if _, ok := secretKeys[v.Name]; !ok {
 						t.Errorf("secret %s has no secrets.keys entry", v.Name)
 					}
+				case v.Name == "DEVICE_COOKIE_KEY_FILE": // the chart mounts its Secret key there
+					if _, ok := secretKeys["DEVICE_COOKIE_KEYS"]; !ok {
+						t.Error("DEVICE_COOKIE_KEY_FILE: no secrets.keys.DEVICE_COOKIE_KEYS")
+					}
 				case v.Name == "HTTP_ADDR" || v.Name == "ADMIN_ADDR":
 					port := ports[map[string]string{"HTTP_ADDR": "http", "ADMIN_ADDR": "admin"}[v.Name]]
 					if got, want := fmt.Sprintf("`:%v`", port), v.Default; got != want {

@@ -26,11 +26,15 @@ const (
 	// SignupDuplicate: somebody signed up with the address of a verified
 	// account; the owner is told by email instead of the caller by the API.
 	SignupDuplicate = "user.signup_duplicate"
+	// LoginAttackSuspected: the account reached the account-wide ceiling of
+	// failed logins from untrusted sources; the owner is told once, and that
+	// their known devices still work.
+	LoginAttackSuspected = "user.login_attack_suspected"
 )
 
 // Types lists every subject the stream carries, in a stable order, so that
 // consumers and metrics can enumerate them.
-var Types = []string{UserCreated, VerificationRequested, SignupDuplicate}
+var Types = []string{UserCreated, VerificationRequested, SignupDuplicate, LoginAttackSuspected}
 
 // User is the account an event is about.
 type User struct {
@@ -98,7 +102,7 @@ func (e Event) validate() error {
 		return fmt.Errorf("%w: missing user.uid", ErrMalformed)
 	case e.User.Email == "":
 		return fmt.Errorf("%w: missing user.email", ErrMalformed)
-	case e.Type != SignupDuplicate && e.VerifyURL == "":
+	case (e.Type == UserCreated || e.Type == VerificationRequested) && e.VerifyURL == "":
 		return fmt.Errorf("%w: %s without verify_url", ErrMalformed, e.Type)
 	}
 	return nil

@@ -160,8 +160,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	// The services, as child processes with their output prefixed. Their
 	// settings pass through from the environment; devstack wires the rest.
+	keyDir, err := os.MkdirTemp("", "kairos-devstack-keys-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(keyDir)
+	deviceKeys, err := stack.WriteDeviceKeyFile(keyDir)
+	if err != nil {
+		return err
+	}
 	authEnv, passed, ignored := childEnv(getenv,
-		[]string{"PUBLIC_URL=" + localURL(opts.httpAddr)},
+		[]string{"PUBLIC_URL=" + localURL(opts.httpAddr), "DEVICE_COOKIE_KEY_FILE=" + deviceKeys},
 		[]string{"DATABASE_URL=" + dbURL, "NATS_URL=" + natsURL, "HTTP_ADDR=" + opts.httpAddr, "ADMIN_ADDR=" + opts.adminAddr})
 	if note := envNote(passed, ignored); note != "" {
 		out.line("devstack", note)

@@ -36,7 +36,7 @@ var (
 	loginResults        = []string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "error"}
 	verificationResults = []string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}
 	resendResults       = []string{"ok", "invalid", "rate_limited", "error"}
-	subjects            = []string{"user.created", "user.verification_requested", "user.signup_duplicate"}
+	subjects            = []string{"user.created", "user.verification_requested", "user.signup_duplicate", "user.login_attack_suspected"}
 	consumers           = []string{"email", "agent"}
 	messageResults      = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
 	agentClasses        = []string{"2xx", "4xx", "5xx", "error"}
@@ -67,7 +67,7 @@ var contract = []metricSpec{
 	{name: "kairos_logins_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": loginResults}},
 	{name: "kairos_verifications_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": verificationResults}},
 	{name: "kairos_verification_resends_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": resendResults}},
-	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
+	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{"kind": {"source", "device", "account"}}},
 	{name: "kairos_password_hash_duration_seconds", kind: "histogram", service: authAPI, values: map[string][]string{"op": {"hash", "verify"}}},
 	{name: "kairos_password_hash_wait_seconds", kind: "histogram", service: authAPI},
 	{name: "kairos_password_hash_slot_timeouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
@@ -80,7 +80,7 @@ var contract = []metricSpec{
 
 	// notifier.
 	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}, values: map[string][]string{"subject": append([]string{"unknown"}, subjects...)}},
-	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup"}}},
+	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup", "login_attack"}}},
 	{name: "kairos_agent_sync_duration_seconds", kind: "histogram", service: notifier},
 	{name: "kairos_agent_responses_total", kind: "counter", service: notifier, precreated: map[string][]string{"class": agentClasses}},
 	{name: "kairos_dead_letters_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "reason": deadLetterReasons}},

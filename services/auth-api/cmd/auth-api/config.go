@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
@@ -38,6 +40,15 @@ type config struct {
 	ShutdownTimeout    time.Duration
 	OutboxRetention    time.Duration
 	Obs                envconf.Observability
+
+	// Login sources (internal/auth, lockout.go): the account-wide ceiling,
+	// the prefixes grouping client addresses, and the device cookie (no
+	// keys: no device cookies, every login counts by its network).
+	LoginAccountMaxFailures int
+	LoginSourcePrefixV4     int
+	LoginSourcePrefixV6     int
+	DeviceCookieKeys        [][]byte
+	DeviceCookieTTL         time.Duration
 }
 
 // String never shows the database password.
@@ -85,6 +96,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
 		Obs:              e.Observability("auth-api"),
 	}
+	c.LoginAccountMaxFailures = e.Int("LOGIN_ACCOUNT_MAX_FAILURES", 100, 1, 100)
+	c.LoginSourcePrefixV4 = e.Int("LOGIN_SOURCE_PREFIX_V4", 32, 8, 32)
+	c.LoginSourcePrefixV6 = e.Int("LOGIN_SOURCE_PREFIX_V6", 64, 32, 128)
+	c.DeviceCookieKeys = deviceCookieKeys(e)
+	c.DeviceCookieTTL = e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour)
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
 	}
@@ -111,6 +127,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
 	}
 	return c, e.Err()
+}
+
+// deviceCookieKeys reads DEVICE_COOKIE_KEY_FILE: HMAC keys, one per line
+// (the first signs, all verify). Unset means no device cookies; serve warns.
+func deviceCookieKeys(e *envconf.Env) [][]byte {
+	path := e.Str("DEVICE_COOKIE_KEY_FILE", "")
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.Fail("DEVICE_COOKIE_KEY_FILE", "%v", err)
+		return nil
+	}
+	keys, err := httpapi.ParseDeviceKeys(data)
+	if err != nil {
+		e.Fail("DEVICE_COOKIE_KEY_FILE", "%s: %v", path, err)
+	}
+	return keys
 }
 
 // natsURL is NATS_URL, one nats:// URL or a comma-separated list.

@@ -61,6 +61,11 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	defer nc.Close()
 
 	// Domain and HTTP: the rules behind the public API; the outbox relay.
+	// Without device cookies every login counts by its network, so the
+	// account-wide ceiling shuts out owners too: worth a warning.
+	if len(cfg.DeviceCookieKeys) == 0 {
+		logger.Warn("DEVICE_COOKIE_KEY_FILE is unset: no device cookies; an attack reaching LOGIN_ACCOUNT_MAX_FAILURES shuts out the owner until a password reset")
+	}
 	api, err := apiServer(cfg, store, logger, tracing, reg)
 	if err != nil {
 		return err
@@ -80,7 +85,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
 		Workers: []lifecycle.Worker{
 			{Name: "outbox relay", Run: relay.Run},
-			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, logger)},
+			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, cfg.LoginAccountMaxFailures, logger)},
 		},
 		Releases: []lifecycle.Release{
 			{Name: "nats", Release: nc.Drain},
@@ -116,6 +121,7 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		Policy:             auth.Policy{MinPasswordLength: cfg.PasswordMinLength, Common: passwords.Common()},
 		Limiter:            httpapi.NewIPLimiter(cfg.IPRateLimitRPS, cfg.IPRateLimitBurst, nil),
 		ClientIP:           httpapi.ClientIP{Trusted: cfg.TrustedProxies},
+		DeviceCookies:      httpapi.NewDeviceCookies(cfg.DeviceCookieKeys, cfg.DeviceCookieTTL, nil),
 		CORSOrigins:        cfg.CORSAllowedOrigins,
 		VerifyRedirect:     cfg.VerifyRedirect,
 		OverloadRetryAfter: cfg.HashQueueTimeout,
@@ -145,6 +151,8 @@ func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometh
 	}
 	svc, err := auth.New(store, hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
+		MaxAccountFailures: cfg.LoginAccountMaxFailures,
+		SourcePrefixV4:     cfg.LoginSourcePrefixV4, SourcePrefixV6: cfg.LoginSourcePrefixV6,
 		Logger: logger, Registerer: reg,
 	})
 	return svc, hasher, err

@@ -66,15 +66,19 @@ type Store interface {
 	// ConsumeToken marks the unused, unrevoked, unexpired (at now) token with
 	// this hash used and its account verified, and reports the token's state.
 	ConsumeToken(ctx context.Context, hash []byte, now time.Time) (TokenState, error)
-	// LoginLockedUntil returns when the lock on key ends (zero when none).
-	LoginLockedUntil(ctx context.Context, key string) (time.Time, error)
-	// RecordLoginFailure counts one more consecutive failure for key and
-	// returns the new count.
-	RecordLoginFailure(ctx context.Context, key string, now time.Time) (int, error)
-	// LockLogin refuses logins for key until until.
-	LockLogin(ctx context.Context, key string, until time.Time) error
-	// ResetLoginFailures forgets the failures of key.
-	ResetLoginFailures(ctx context.Context, key string) error
+	// LoginThrottle returns the lock of (email, source) and the email's
+	// account-wide count of untrusted failures.
+	LoginThrottle(ctx context.Context, email, source string) (LoginThrottle, error)
+	// RecordLoginFailure counts one more consecutive failure for (email,
+	// source) and, when untrusted, for the email's account-wide count, in one
+	// transaction with the notice (see LoginFailure). It returns both counts
+	// (the account-wide one is 0 for a trusted source).
+	RecordLoginFailure(ctx context.Context, f LoginFailure) (source, account int, err error)
+	// LockLoginSource refuses logins from source for email until until.
+	LockLoginSource(ctx context.Context, email, source string, until time.Time) error
+	// ResetLoginFailures forgets the failures of (email, source) and the
+	// account-wide count: the password was right.
+	ResetLoginFailures(ctx context.Context, email, source string) error
 	// ReplacePasswordHash swaps the hash of uid if it still is old.
 	ReplacePasswordHash(ctx context.Context, uid, old, new string) error
 }
@@ -92,10 +96,17 @@ type Config struct {
 	// where links point is the HTTP layer's business (httpapi.VerifyURL).
 	VerifyURL        func(token string) string
 	TokenTTL         time.Duration // lifetime of a verification token
-	MaxLoginFailures int           // consecutive failures before a lock
+	MaxLoginFailures int           // consecutive failures from one source before it is locked
 	Now              func() time.Time
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
+
+	// MaxAccountFailures is the account-wide ceiling: consecutive failures
+	// from untrusted sources after which only known devices may log in
+	// (0: DefaultMaxAccountFailures).
+	MaxAccountFailures int
+	// SourcePrefixV4/V6 group client addresses into sources (0: /32, /64).
+	SourcePrefixV4, SourcePrefixV6 int
 }
 
 // Lock backoff: the first lock lasts LockBase, each further failure after a
@@ -134,7 +145,7 @@ type Service struct {
 	store    Store
 	hasher   PasswordHasher
 	cfg      Config
-	lockouts prometheus.Counter
+	lockouts *prometheus.CounterVec
 }
 
 // New returns a Service.
@@ -148,20 +159,23 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	if cfg.MaxLoginFailures < 1 {
 		return nil, errors.New("auth: MaxLoginFailures must be at least 1")
 	}
+	if cfg.MaxAccountFailures == 0 {
+		cfg.MaxAccountFailures = DefaultMaxAccountFailures
+	}
+	if cfg.MaxAccountFailures < 1 {
+		return nil, errors.New("auth: MaxAccountFailures must be at least 1")
+	}
 	if cfg.VerifyURL == nil {
 		return nil, errors.New("auth: VerifyURL is required")
 	}
-	s := &Service{store: store, hasher: hasher, cfg: cfg,
-		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kairos_login_lockouts_total",
-			Help: "Times an email entered the locked state after too many failed logins.",
-		})}
-	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(s.lockouts); err != nil {
-			return nil, fmt.Errorf("auth metrics: %w", err)
-		}
+	if err := checkPrefixes(&cfg); err != nil {
+		return nil, err
 	}
-	return s, nil
+	lockouts, err := newLockoutCounter(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: store, hasher: hasher, cfg: cfg, lockouts: lockouts}, nil
 }
 
 // SignupResult tells the caller (for metrics only) whether the address was
@@ -277,22 +291,20 @@ func TokenHash(secret string) ([]byte, error) {
 
 // Login checks credentials and returns the account's uid. Unknown email and
 // wrong password are the same ErrInvalidCredentials after the same hashing
-// work; both count towards the email's lock, which is kept whether or not an
-// account exists, so a lock reveals nothing either. Admission under load is
-// the caller's: httpapi takes a hashing reservation before it reads the
-// body, so that a refusal costs no decoding and no database work.
+// work; both count towards the lock of the attempt's source (lockout.go),
+// kept whether or not an account exists, so a lock reveals nothing either.
+// Admission under load is the caller's: httpapi takes a hashing reservation
+// before it reads the body, so that a refusal costs no decoding and no
+// database work.
 func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 	key := NormalizeEmail(in.Email)
 	now := s.cfg.Now()
-	until, err := s.store.LoginLockedUntil(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	if now.Before(until) {
-		return "", &LockedError{RetryAfter: until.Sub(now)}
-	}
 	acct, err := s.store.AccountByEmail(ctx, in.Email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	source, trusted := s.source(in, acct)
+	if err := s.checkLock(ctx, key, source, trusted, now); err != nil {
 		return "", err
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, in.Password, acct.PasswordHash)
@@ -302,9 +314,9 @@ func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 	ctx, cancel := settle(ctx)
 	defer cancel()
 	if !ok || acct.UID == "" {
-		return "", s.fail(ctx, key, now)
+		return "", s.fail(ctx, key, source, trusted, acct, now)
 	}
-	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
+	if err := s.store.ResetLoginFailures(ctx, key, source); err != nil {
 		return "", err
 	}
 	if !acct.Verified {
@@ -314,20 +326,6 @@ func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 		s.rehash(ctx, acct, in.Password)
 	}
 	return acct.UID, nil
-}
-
-func (s *Service) fail(ctx context.Context, key string, now time.Time) error {
-	n, err := s.store.RecordLoginFailure(ctx, key, now)
-	if err != nil {
-		return err
-	}
-	if n >= s.cfg.MaxLoginFailures {
-		if err := s.store.LockLogin(ctx, key, now.Add(LockDuration(n-s.cfg.MaxLoginFailures))); err != nil {
-			return err
-		}
-		s.lockouts.Inc()
-	}
-	return ErrInvalidCredentials
 }
 
 // LockDuration is the lock after the (extra+1)-th failure at or beyond the

@@ -31,19 +31,33 @@ func newHasher(t *testing.T, p passhash.Params, reg prometheus.Registerer) *hash
 	return h
 }
 
-// counter reads the value of a label-less counter from g.
-func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
+// counter reads the value of a counter from g: the series whose labels
+// include labels (name, value pairs), or the only one.
+func counter(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
-	t.Fatalf("metric %s not registered", name)
+	t.Fatalf("metric %s%v not registered", name, labels)
 	return 0
 }
 
@@ -55,16 +69,20 @@ type env struct {
 	reg    *prometheus.Registry
 }
 
-func newEnv(t *testing.T, p passhash.Params) *env {
+func newEnv(t *testing.T, p passhash.Params, opts ...func(*auth.Config)) *env {
 	t.Helper()
 	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
 	c := testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	h := newHasher(t, p, reg)
-	svc, err := auth.New(postgres.New(pool), h, auth.Config{
-		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
+	cfg := auth.Config{
+		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3, MaxAccountFailures: 100,
 		Now: c.Now, Registerer: reg,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := auth.New(postgres.New(pool), h, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +304,7 @@ func TestLoginLockoutAndReset(t *testing.T) {
 	if err := login("a@example.com", "s3cret-pass"); err != nil {
 		t.Fatalf("2 failures after a reset locked the account: %v", err)
 	}
-	if got := counter(t, e.reg, "kairos_login_lockouts_total"); got != 4 {
+	if got := counter(t, e.reg, "kairos_login_lockouts_total", "kind", "source"); got != 4 {
 		t.Fatalf("lockouts = %v, want 4", got)
 	}
 }
@@ -303,7 +321,7 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	// the next successful login.
 	stronger := passhash.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}
 	svc, err := auth.New(postgres.New(e.pool), newHasher(t, stronger, nil),
-		auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3})
+		auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3, MaxAccountFailures: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,6 +89,9 @@ func (a *api) answerFor(err error) answer {
 		return answer{status: http.StatusBadRequest, body: message{"Invalid token"}, result: "expired"}
 	case errors.Is(err, auth.ErrTokenInvalid):
 		return answer{status: http.StatusBadRequest, body: message{"Invalid token"}, result: "invalid"}
+	case errors.As(err, &locked) && locked.Account:
+		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(locked.RetryAfter), result: "locked",
+			body: message{"Too many failed sign-ins for this account. Sign in from a device you used before, or reset your password."}}
 	case errors.As(err, &locked):
 		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(locked.RetryAfter), result: "locked",
 			body: message{"Too many failed login attempts. Try again later."}}

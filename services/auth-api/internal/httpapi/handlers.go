@@ -96,10 +96,12 @@ func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error
 	if err != nil {
 		return "", err
 	}
+	in = a.loginSource(r, in)
 	uid, err := a.auth.Login(r.Context(), in)
 	if err != nil {
 		return "", err
 	}
+	a.devices.remember(w, uid, in.Device)
 	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid})
 	return "ok", nil
 }

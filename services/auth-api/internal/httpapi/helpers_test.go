@@ -51,6 +51,12 @@ func newHarness(t testing.TB, opts ...option) *harness {
 // newHarnessWith hashes with p (benchmarks use the production parameters).
 func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	t.Helper()
+	return newHarnessRules(t, p, nil, opts...)
+}
+
+// newHarnessRules also lets rules change the rules' configuration.
+func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), opts ...option) *harness {
+	t.Helper()
 	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
 	logs := &testkit.LogBuffer{}
@@ -59,9 +65,14 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := auth.New(postgres.New(pool), hasher, auth.Config{
-		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
-	})
+	cfg := auth.Config{
+		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5,
+		MaxAccountFailures: 100, Logger: logger, Registerer: reg,
+	}
+	if rules != nil {
+		rules(&cfg)
+	}
+	svc, err := auth.New(postgres.New(pool), hasher, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

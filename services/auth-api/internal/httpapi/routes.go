@@ -41,6 +41,9 @@ type Options struct {
 	// Limiter limits requests per client IP; nil turns the limit off.
 	Limiter  *IPLimiter
 	ClientIP ClientIP
+	// DeviceCookies signs the kairos_device cookie set after a login; nil:
+	// none, every login counts by its network.
+	DeviceCookies *DeviceCookies
 	// CORSOrigins are the exact origins browsers may call the API from;
 	// empty means no cross-origin access at all.
 	CORSOrigins []string
@@ -70,6 +73,7 @@ type api struct {
 	policy        auth.Policy
 	limiter       *IPLimiter
 	clientIP      ClientIP
+	devices       *DeviceCookies
 	redirectURL   *url.URL
 	overloadRetry time.Duration
 	gate          Gate
@@ -93,7 +97,7 @@ func New(o Options) (http.Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
+	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP, devices: o.DeviceCookies,
 		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, gate: o.Gate,
 		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m}
 
@@ -116,12 +120,15 @@ func New(o Options) (http.Handler, error) {
 
 	var h http.Handler = withTrailingSlash(r)
 	if len(o.CORSOrigins) > 0 {
-		// Exact origins only and no credentials: never "*" with credentials.
+		// Exact origins only, never "*": credentials are allowed so that a
+		// frontend on another origin can send the device cookie
+		// (credentials: "include"), which is useless anywhere but login.
 		h = cors.New(cors.Options{
-			AllowedOrigins: o.CORSOrigins,
-			AllowedMethods: []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders: []string{"Content-Type"},
-			MaxAge:         600,
+			AllowedOrigins:   o.CORSOrigins,
+			AllowCredentials: true,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Content-Type"},
+			MaxAge:           600,
 		}).Handler(h)
 	}
 	h = observe(o.Logger, m, h)

@@ -32,6 +32,7 @@ type config struct {
 	MailFrom               notify.Address
 	SubjectVerification    string
 	SubjectDuplicateSignup string
+	SubjectLoginAttack     string
 
 	AgentBaseURL *url.URL // nil: Agent sync off
 	AgentToken   string   // secret
@@ -112,6 +113,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if notify.HasControl(c.SubjectDuplicateSignup) {
 		e.Fail("MAIL_SUBJECT_DUPLICATE_SIGNUP", "must be one line")
+	}
+	c.SubjectLoginAttack = e.Str("MAIL_SUBJECT_LOGIN_ATTACK", "Many failed sign-ins to your Kairos account")
+	if notify.HasControl(c.SubjectLoginAttack) {
+		e.Fail("MAIL_SUBJECT_LOGIN_ATTACK", "must be one line")
 	}
 
 	c.AgentBaseURL, c.AgentToken = agentSettings(e, getenv)

@@ -91,7 +91,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 func pipelines(cfg config, mailer notify.Mailer, log *slog.Logger, tp trace.TracerProvider,
 	prop propagation.TextMapPropagator, reg prometheus.Registerer) ([]*pipeline, error) {
 	emailer, err := notify.NewEmailer(notify.EmailConfig{From: cfg.MailFrom, SubjectVerification: cfg.SubjectVerification,
-		SubjectDuplicateSignup: cfg.SubjectDuplicateSignup}, mailer, tp, reg)
+		SubjectDuplicateSignup: cfg.SubjectDuplicateSignup, SubjectLoginAttack: cfg.SubjectLoginAttack}, mailer, tp, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -63,10 +63,11 @@ type AgentClient interface {
 const (
 	TemplateVerification    = "verification"
 	TemplateDuplicateSignup = "duplicate_signup"
+	TemplateLoginAttack     = "login_attack"
 )
 
 // Templates lists every template name, for pre-created metric series.
-var Templates = []string{TemplateVerification, TemplateDuplicateSignup}
+var Templates = []string{TemplateVerification, TemplateDuplicateSignup, TemplateLoginAttack}
 
 // Handler is what a consumer runs for each decoded event.
 type Handler interface {
@@ -74,7 +75,7 @@ type Handler interface {
 }
 
 // EmailSubjects are the subjects the email consumer handles.
-var EmailSubjects = []string{events.UserCreated, events.VerificationRequested, events.SignupDuplicate}
+var EmailSubjects = []string{events.UserCreated, events.VerificationRequested, events.SignupDuplicate, events.LoginAttackSuspected}
 
 // AgentSubjects are the subjects the agent consumer handles.
 var AgentSubjects = []string{events.UserCreated}
@@ -84,6 +85,9 @@ type EmailConfig struct {
 	From                   Address
 	SubjectVerification    string
 	SubjectDuplicateSignup string
+	// SubjectLoginAttack is the subject of the one notice sent when an
+	// account reaches the ceiling of failed logins from unknown sources.
+	SubjectLoginAttack string
 }
 
 // Emailer renders and sends the email an event calls for.
@@ -117,8 +121,9 @@ func NewEmailer(cfg EmailConfig, m Mailer, tp trace.TracerProvider, reg promethe
 }
 
 // Handle sends the verification email for user.created and
-// user.verification_requested, and the "you already have an account" email
-// for user.signup_duplicate.
+// user.verification_requested, the "you already have an account" email for
+// user.signup_duplicate, and the "many failed sign-ins" notice for
+// user.login_attack_suspected.
 func (h *Emailer) Handle(ctx context.Context, e events.Event) error {
 	msg, err := h.Render(e)
 	if err != nil {
@@ -155,6 +160,8 @@ func (h *Emailer) Render(e events.Event) (Email, error) {
 		}
 	case events.SignupDuplicate:
 		msg.Template, msg.Subject = TemplateDuplicateSignup, h.cfg.SubjectDuplicateSignup
+	case events.LoginAttackSuspected:
+		msg.Template, msg.Subject = TemplateLoginAttack, h.cfg.SubjectLoginAttack
 	default:
 		return Email{}, Permanent(fmt.Errorf("no email for event type %q", e.Type))
 	}
