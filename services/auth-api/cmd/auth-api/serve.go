@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/pkg/lifecycle"
 	"github.com/kairos-platform/identity/pkg/natsx"
@@ -107,7 +108,7 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
 func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
-	svc, err := newAuth(cfg, store, logger, reg)
+	svc, err := newAuth(cfg, store, logger, reg, tracing.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +135,9 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 // newAuth is the domain: the argon2id hasher behind its admission gate, and
 // the signup, verify and login rules, which build verify links with the
 // router's own route.
-func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, error) {
+func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (*auth.Service, error) {
 	hasher, err := hashing.New(cfg.Argon2, hashing.Options{
-		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
+		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg, TracerProvider: tp,
 	})
 	if err != nil {
 		return nil, err
