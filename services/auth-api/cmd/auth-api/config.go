@@ -37,6 +37,9 @@ type config struct {
 	ShutdownTimeout    time.Duration
 	OutboxRetention    time.Duration
 	Obs                envconf.Observability
+	// GoMemLimit is GOMEMLIMIT, which the Go runtime reads itself; when set
+	// it wins over the limit taken from the container.
+	GoMemLimit string
 }
 
 // String never shows the database password.
@@ -82,6 +85,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
 		Obs:              e.Observability("auth-api"),
+		GoMemLimit:       e.Str("GOMEMLIMIT", ""),
 	}
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)

@@ -36,6 +36,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
+	setMemoryLimit(cfg, logger)
 
 	// Listeners before any connection: a taken port fails at once.
 	apiLn, adminLn, err := listen(ctx, cfg)
@@ -70,6 +71,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
 		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
 	})
+
+	freeStartupMemory()
 
 	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
 	// learn the bound addresses from the "listening" line.
