@@ -1,8 +1,8 @@
 package main
 
 import (
+	"io/fs"
 	"log/slog"
-	"os"
 	"runtime/debug"
 
 	"github.com/kairos-platform/identity/pkg/lifecycle"
@@ -27,8 +27,9 @@ func hashMemory(cfg config) int64 {
 // would run without end while the hashes' memory stays live, and the kernel
 // kills the process past the container's limit. That is said at start
 // rather than found out under load.
-func setMemoryLimit(cfg config, logger *slog.Logger) {
-	lim, err := lifecycle.SetMemoryLimit(cfg.GoMemLimit, os.DirFS("/"))
+// root is the file system the cgroup files are read from: os.DirFS("/").
+func setMemoryLimit(cfg config, root fs.FS, logger *slog.Logger) {
+	lim, err := lifecycle.SetMemoryLimit(cfg.GoMemLimit, root)
 	if err != nil {
 		logger.Warn("container memory limit unreadable; Go memory limit left as it was", "error", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,7 +37,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
-	setMemoryLimit(cfg, logger)
+	setMemoryLimit(cfg, os.DirFS("/"), logger)
 
 	// Listeners before any connection: a taken port fails at once.
 	apiLn, adminLn, err := listen(ctx, cfg)
