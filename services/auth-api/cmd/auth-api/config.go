@@ -49,6 +49,9 @@ type config struct {
 	LoginSourcePrefixV6     int
 	DeviceCookieKeys        [][]byte
 	DeviceCookieTTL         time.Duration
+	// GoMemLimit is GOMEMLIMIT, which the Go runtime reads itself; when set
+	// it wins over the limit taken from the container.
+	GoMemLimit string
 }
 
 // String never shows the database password.
@@ -95,6 +98,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
 		Obs:              e.Observability("auth-api"),
+		GoMemLimit:       e.Str("GOMEMLIMIT", ""),
 	}
 	c.LoginAccountMaxFailures = e.Int("LOGIN_ACCOUNT_MAX_FAILURES", 100, 1, 100)
 	c.LoginSourcePrefixV4 = e.Int("LOGIN_SOURCE_PREFIX_V4", 32, 8, 32)

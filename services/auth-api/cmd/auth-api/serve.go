@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/pkg/lifecycle"
 	"github.com/kairos-platform/identity/pkg/natsx"
@@ -35,6 +37,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
+	setMemoryLimit(cfg, os.DirFS("/"), logger)
 
 	// Listeners before any connection: a taken port fails at once.
 	apiLn, adminLn, err := listen(ctx, cfg)
@@ -75,6 +78,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
 	})
 
+	freeStartupMemory()
+
 	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
 	// learn the bound addresses from the "listening" line.
 	logger.Info("listening", "http", apiLn.Addr().String(), "admin", adminLn.Addr().String(),
@@ -112,7 +117,7 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
 func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
-	svc, hasher, err := newAuth(cfg, store, logger, reg)
+	svc, hasher, err := newAuth(cfg, store, logger, reg, tracing.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +147,9 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 // newAuth is the domain: the argon2id hasher (whose admission gate the
 // HTTP layer applies before reading a body), and the signup, verify and
 // login rules, which build verify links with the router's own route.
-func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, *hashing.Hasher, error) {
+func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (*auth.Service, *hashing.Hasher, error) {
 	hasher, err := hashing.New(cfg.Argon2, hashing.Options{
-		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
+		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg, TracerProvider: tp,
 	})
 	if err != nil {
 		return nil, nil, err

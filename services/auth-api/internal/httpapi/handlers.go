@@ -59,11 +59,12 @@ type signupRequest struct {
 
 func (a *api) handleSignup(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req signupRequest
-	if err := decode(w, r, &req); err != nil {
+	typeErrs, err := decodeFields(w, r, &req)
+	if err != nil {
 		return "", err
 	}
 	in, err := a.policy.ValidateSignup(auth.SignupInput{Username: req.Username, Email: req.Email, Password: req.Password})
-	if err != nil {
+	if err := withTypeErrors(typeErrs, err); err != nil {
 		return "", err
 	}
 	res, err := a.auth.Signup(r.Context(), in)
@@ -89,11 +90,12 @@ type loginResponse struct {
 
 func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req loginRequest
-	if err := decode(w, r, &req); err != nil {
+	typeErrs, err := decodeFields(w, r, &req)
+	if err != nil {
 		return "", err
 	}
 	in, err := a.policy.ValidateLogin(auth.LoginInput{Email: req.Email, Password: req.Password})
-	if err != nil {
+	if err := withTypeErrors(typeErrs, err); err != nil {
 		return "", err
 	}
 	in = a.loginSource(r, in)
@@ -150,11 +152,12 @@ type resendRequest struct {
 
 func (a *api) handleResend(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req resendRequest
-	if err := decode(w, r, &req); err != nil {
+	typeErrs, err := decodeFields(w, r, &req)
+	if err != nil {
 		return "", err
 	}
 	email, err := a.policy.ValidateEmail(req.Email)
-	if err != nil {
+	if err := withTypeErrors(typeErrs, err); err != nil {
 		return "", err
 	}
 	if err := a.auth.Resend(r.Context(), email); err != nil {

@@ -61,7 +61,12 @@ func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), 
 	reg := prometheus.NewRegistry()
 	logs := &testkit.LogBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
-	hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
+	// The hasher is built before the options: it sees their tracer provider.
+	var pre httpapi.Options
+	for _, f := range opts {
+		f(&pre)
+	}
+	hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg, TracerProvider: pre.TracerProvider})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,10 +155,19 @@ func withTrailingSlash(next http.Handler) http.Handler {
 	})
 }
 
-// shownRoute is a route template and the router's own pattern for its path.
+// shownRoute is a route template and the router's own pattern for its path
+// (nil for a template without variables, which is compared as a string:
+// no regexp per request and route where none is needed).
 type shownRoute struct {
 	template string
 	path     *regexp.Regexp
+}
+
+func (s shownRoute) matches(p string) bool {
+	if s.path == nil {
+		return p == s.template
+	}
+	return s.path.MatchString(p)
 }
 
 // shownRoutes lists the router's routes in the order it tries them, so that
@@ -173,6 +182,10 @@ func shownRoutes(r *mux.Router) ([]shownRoute, error) {
 		pattern, err := route.GetPathRegexp()
 		if err != nil {
 			return err
+		}
+		if !strings.Contains(tmpl, "{") {
+			routes = append(routes, shownRoute{template: tmpl})
+			return nil
 		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
@@ -197,7 +210,7 @@ func hideToken(routes []shownRoute, next http.Handler) http.Handler {
 		shown := "/{unmatched}"
 		p := strings.TrimSuffix(r.URL.Path, "/") + "/" // as withTrailingSlash will
 		for _, route := range routes {
-			if route.path.MatchString(p) {
+			if route.matches(p) {
 				shown = route.template
 				break
 			}

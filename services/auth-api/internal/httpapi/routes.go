@@ -111,7 +111,10 @@ func New(o Options) (http.Handler, error) {
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
 	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errMethod(r.Method)) })
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", allowedMethods(r, req))
+		a.fail(w, req, errMethod(req.Method))
+	})
 
 	shown, err := shownRoutes(r)
 	if err != nil {
@@ -139,4 +142,21 @@ func New(o Options) (http.Handler, error) {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
 	)
 	return hideToken(shown, h), nil
+}
+
+// allowedMethods is the Allow header of a 405: the methods some route
+// would accept for req's path. gorilla/mux does not tell, so each method is
+// tried against the router (only on the 405 path, so the cost is moot).
+func allowedMethods(router *mux.Router, req *http.Request) string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		try := req.Clone(req.Context())
+		try.Method = m
+		var match mux.RouteMatch
+		if router.Match(try, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	return strings.Join(allowed, ", ")
 }

@@ -47,6 +47,9 @@ type config struct {
 
 	ShutdownTimeout time.Duration
 	Obs             envconf.Observability
+	// GoMemLimit is GOMEMLIMIT, which the Go runtime reads itself; when set
+	// it wins over the limit taken from the container.
+	GoMemLimit string
 }
 
 // String masks the secrets, so the config can be logged.
@@ -135,6 +138,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.AckWait = e.Duration("NOTIFIER_ACK_WAIT", 30*time.Second, 300*time.Millisecond)
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0)
+	c.GoMemLimit = e.Str("GOMEMLIMIT", "")
 	return c, e.Err()
 }
 
