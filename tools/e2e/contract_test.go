@@ -41,6 +41,8 @@ var (
 	messageResults      = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
 	agentClasses        = []string{"2xx", "4xx", "5xx", "error"}
 	deadLetterReasons   = []string{"max_deliver", "permanent", "undecodable"}
+	refreshOutcomes     = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid"}
+	checkOutcomes       = []string{"ok", "invalid", "expired", "revoked", "unverifiable"}
 )
 
 var contract = []metricSpec{
@@ -77,6 +79,13 @@ var contract = []metricSpec{
 	{name: "kairos_outbox_oldest_pending_age_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 	{name: "kairos_outbox_published_total", kind: "counter", service: authAPI, precreated: map[string][]string{"subject": subjects}},
 	{name: "kairos_outbox_publish_failures_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
+
+	// auth-api: access tokens, the ingress check and the revocation deny-list.
+	{name: "kairos_tokens_issued_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
+	{name: "kairos_refresh_total", kind: "counter", service: authAPI, precreated: map[string][]string{"outcome": refreshOutcomes}},
+	{name: "kairos_auth_check_total", kind: "counter", service: authAPI, precreated: map[string][]string{"outcome": checkOutcomes}},
+	{name: "kairos_revocation_denylist_entries", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
+	{name: "kairos_revocation_feed_lag_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 
 	// notifier.
 	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}, values: map[string][]string{"subject": append([]string{"unknown"}, subjects...)}},
