@@ -41,8 +41,8 @@ var (
 	messageResults      = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
 	agentClasses        = []string{"2xx", "4xx", "5xx", "error"}
 	deadLetterReasons   = []string{"max_deliver", "permanent", "undecodable"}
-	refreshOutcomes     = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid"}
-	checkOutcomes       = []string{"ok", "invalid", "expired", "revoked", "unverifiable"}
+	refreshResults      = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}
+	checkResults        = []string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}
 )
 
 var contract = []metricSpec{
@@ -81,9 +81,9 @@ var contract = []metricSpec{
 	{name: "kairos_outbox_publish_failures_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
 
 	// auth-api: access tokens, the ingress check and the revocation deny-list.
-	{name: "kairos_tokens_issued_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
-	{name: "kairos_refresh_total", kind: "counter", service: authAPI, precreated: map[string][]string{"outcome": refreshOutcomes}},
-	{name: "kairos_auth_check_total", kind: "counter", service: authAPI, precreated: map[string][]string{"outcome": checkOutcomes}},
+	{name: "kairos_access_tokens_issued_total", kind: "counter", service: authAPI, precreated: map[string][]string{"grant": {"login", "refresh"}}},
+	{name: "kairos_token_refreshes_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": refreshResults}},
+	{name: "kairos_auth_checks_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": checkResults}},
 	{name: "kairos_revocation_denylist_entries", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 	{name: "kairos_revocation_feed_lag_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 
