@@ -116,9 +116,14 @@ func TestAgentHeaderContract(t *testing.T) {
 				})
 			})
 		}
-		// And one over the header limit of the check.
-		agent.expectNone(t, func() {
-			expectUnauthorized(t, send(t, http.MethodGet, proxy.URL+"/api/chat", bearer(strings.Repeat("a", 9<<10))))
+		// One over 8 KiB: nginx's own header limit (ingress-nginx's default
+		// large_client_header_buffers too) answers 400 before any check.
+		t.Run("oversized", func(t *testing.T) {
+			agent.expectNone(t, func() {
+				if a := send(t, http.MethodGet, proxy.URL+"/api/chat", bearer(strings.Repeat("a", 9<<10))); a.status != http.StatusBadRequest && a.status != http.StatusUnauthorized {
+					t.Errorf("status %d, want 400 or 401", a.status)
+				}
+			})
 		})
 	})
 
@@ -130,7 +135,9 @@ func TestAgentHeaderContract(t *testing.T) {
 		if got.Get("X-User-ID") != bob.uid {
 			t.Fatalf("before logout the Agent saw X-User-ID %q, want %q", got.Get("X-User-ID"), bob.uid)
 		}
-		expectStatus(t, send(t, http.MethodPost, api+"/api/logout/", bearer(bobToken)), http.StatusNoContent)
+		logout := bearer(bobToken)
+		logout.Set("Content-Type", "application/json")
+		expectStatus(t, send(t, http.MethodPost, api+"/api/logout/", logout), http.StatusNoContent)
 		// One replica: the replica that handled the logout denies at once.
 		agent.expectNone(t, func() {
 			expectUnauthorized(t, send(t, http.MethodGet, proxy.URL+"/api/chat", bearer(bobToken)))
@@ -258,7 +265,7 @@ func send(t *testing.T, method, url string, h http.Header) answer {
 	t.Helper()
 	var body io.Reader
 	if method == http.MethodPost {
-		body = strings.NewReader(`{"message":"hello"}`)
+		body = strings.NewReader(`{}`)
 	}
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
