@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,13 +64,8 @@ func loginTokens(ctx context.Context, a *api, prefix string, n, conc int) ([]tok
 				if i > n || ctx.Err() != nil {
 					return
 				}
-				st, _, body, err := a.post(ctx, "/api/login/", map[string]string{"email": fmt.Sprintf("%s%d@load.test", prefix, i), "password": seedPassword}, "")
-				if err == nil && st != http.StatusOK {
-					err = fmt.Errorf("login %s%d: status %d", prefix, i, st)
-				}
-				if err == nil {
-					err = json.Unmarshal(body, &out[i-1])
-				}
+				var err error
+				out[i-1], err = loginFor(ctx, a, fmt.Sprintf("%s%d@load.test", prefix, i))
 				if err != nil {
 					mu.Lock()
 					firstErr = errors.Join(firstErr, err)
@@ -84,6 +80,32 @@ func loginTokens(ctx context.Context, a *api, prefix string, n, conc int) ([]tok
 		return nil, firstErr
 	}
 	return out, ctx.Err()
+}
+
+// loginFor logs a seeded account in, waiting out 503s and 429s: the
+// password hash bounds logins, and these are setup, not measured.
+func loginFor(ctx context.Context, a *api, email string) (tokenPair, error) {
+	for {
+		st, _, body, err := a.post(ctx, "/api/login/", map[string]string{"email": email, "password": seedPassword}, "")
+		switch {
+		case err != nil:
+			return tokenPair{}, err
+		case st == http.StatusServiceUnavailable || st == http.StatusTooManyRequests:
+			select {
+			case <-ctx.Done():
+				return tokenPair{}, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		case st != http.StatusOK:
+			return tokenPair{}, fmt.Errorf("login %s on %s: status %d", email, a.base, st)
+		}
+		var tp tokenPair
+		if err := json.Unmarshal(body, &tp); err != nil || tp.Access == "" {
+			return tokenPair{}, fmt.Errorf("login %s: no access token in the answer (%v)", email, err)
+		}
+		return tp, nil
+	}
 }
 
 // check answers GET /api/auth/check with a bearer token: 200 or 401.
@@ -101,7 +123,7 @@ func (a *api) check(ctx context.Context, token string) (int, bool, error) {
 // after the raw signature rate of the same key on every core.
 func (r *runner) checkScenario(ctx context.Context, rep *report) (scenario, error) {
 	n := min(r.cfg.LoginAccounts, 64)
-	toks, err := loginTokens(ctx, r.api, "lg", n, r.cfg.Concurrency)
+	toks, err := loginTokens(ctx, r.api, "lg", n, runtime.NumCPU())
 	if err != nil {
 		return scenario{}, err
 	}
@@ -123,7 +145,7 @@ func (r *runner) checkScenario(ctx context.Context, rep *report) (scenario, erro
 // next), then measures pgbench on the same statements.
 func (r *runner) refreshScenario(ctx context.Context, rep *report, tmp string) (scenario, error) {
 	conc := 2 * r.cfg.Concurrency
-	toks, err := loginTokens(ctx, r.api, "lg", min(conc, r.cfg.LoginAccounts), r.cfg.Concurrency)
+	toks, err := loginTokens(ctx, r.api, "lg", min(conc, r.cfg.LoginAccounts), runtime.NumCPU())
 	if err != nil {
 		return scenario{}, err
 	}
@@ -267,13 +289,8 @@ func loginTokensOn(ctx context.Context, apis []*api, prefix string, n int) ([]to
 					if i >= n || ctx.Err() != nil || stopped.Load() {
 						return
 					}
-					st, _, body, err := a.post(ctx, "/api/login/", map[string]string{"email": fmt.Sprintf("%s%d@load.test", prefix, i+1), "password": seedPassword}, "")
-					if err == nil && st != http.StatusOK {
-						err = fmt.Errorf("login %s%d on %s: status %d", prefix, i+1, a.base, st)
-					}
-					if err == nil {
-						err = json.Unmarshal(body, &out[i])
-					}
+					var err error
+					out[i], err = loginFor(ctx, a, fmt.Sprintf("%s%d@load.test", prefix, i+1))
 					if err != nil {
 						mu.Lock()
 						errs = errors.Join(errs, err)
