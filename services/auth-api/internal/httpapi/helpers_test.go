@@ -45,11 +45,11 @@ type harness struct {
 
 	list      *revocation.List
 	authority *tokens.Authority
-	checker   httpapi.Checker
+	keyPEM    []byte
 }
 
-// testKeys is a fresh ES256 signing key.
-func testKeys(t testing.TB) *tokens.KeySet {
+// testKeys is a fresh ES256 signing key, as PEM and parsed.
+func testKeys(t testing.TB) ([]byte, *tokens.KeySet) {
 	t.Helper()
 	pem, err := tokens.Generate(tokens.TypeES256)
 	if err != nil {
@@ -59,7 +59,7 @@ func testKeys(t testing.TB) *tokens.KeySet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ks
+	return pem, ks
 }
 
 type option func(*httpapi.Options)
@@ -87,7 +87,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	store := postgres.New(pool)
-	keys := testKeys(t)
+	keyPEM, keys := testKeys(t)
 	authority := tokens.NewAuthority(keys, tokens.Config{Issuer: "http://localhost:8080", Audience: "kairos", TTL: 10 * time.Minute, Leeway: 5 * time.Second}, time.Now)
 	list := revocation.New(11 * time.Minute)
 	// No feed in these tests: the list is declared current for an hour, so
@@ -117,7 +117,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t), list: list, authority: authority, checker: o.Checker}
+	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t), list: list, authority: authority, keyPEM: keyPEM}
 }
 
 // loadSpec reads openapi.yaml; every response a test receives through do is
