@@ -114,6 +114,8 @@ func New(o Options) (http.Handler, error) {
 	// verification. Any method: auth_request and ext_authz pass the
 	// client's on.
 	r.Handle("/api/auth/check/", a.unlimited(m.checks, a.handleCheck))
+	// Envoy's ext_authz (HTTP) appends the client's path to the check's.
+	r.Handle("/api/auth/check/{forwarded:.+}", a.unlimited(m.checks, a.handleCheck))
 	r.Handle(pathJWKS, a.unlimited(m.jwks, publicDocument(o.JWKS, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.Handle("/.well-known/openid-configuration", a.unlimited(m.discovery, publicDocument(o.Discovery, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })

@@ -113,6 +113,10 @@ func TestSessionWalk(t *testing.T) {
 		t.Fatalf("check: %d %v", code, hdr)
 	}
 
+	// As ext_authz asks: the client's method and path appended.
+	if code, _, hdr := h.bearer(t, "POST", "/api/auth/check/agent/v1/chat?q=1", next.AccessToken, ""); code != 200 || hdr.Get("X-User-ID") != login.AuthID {
+		t.Fatalf("check with a forwarded path: %d", code)
+	}
 	if code, b, _ := h.bearer(t, "POST", "/api/logout/", next.AccessToken, ""); code != 204 || b != "" {
 		t.Fatalf("logout: %d %s", code, b)
 	}
@@ -138,7 +142,7 @@ func TestSessionWalk(t *testing.T) {
 		`kairos_access_tokens_issued_total{grant="refresh"}`: 1,
 		`kairos_token_refreshes_total{result="rotated"}`:     1,
 		`kairos_token_refreshes_total{result="invalid"}`:     1,
-		`kairos_auth_checks_total{result="ok"}`:              1,
+		`kairos_auth_checks_total{result="ok"}`:              2,
 		`kairos_auth_checks_total{result="revoked"}`:         2,
 	} {
 		metric, label, _ := strings.Cut(strings.TrimSuffix(name, `"}`), "{")
