@@ -45,8 +45,6 @@ var (
 	messageResults      = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
 	agentClasses        = []string{"2xx", "4xx", "5xx", "error"}
 	deadLetterReasons   = []string{"max_deliver", "permanent", "undecodable"}
-	refreshResults      = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}
-	checkResults        = []string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}
 )
 
 var contract = []metricSpec{
@@ -91,13 +89,6 @@ var contract = []metricSpec{
 	{name: "kairos_outbox_oldest_pending_age_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 	{name: "kairos_outbox_published_total", kind: "counter", service: authAPI, precreated: map[string][]string{"subject": append([]string{"session.revoked"}, subjects...)}},
 	{name: "kairos_outbox_publish_failures_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
-
-	// auth-api: access tokens, the ingress check and the revocation deny-list.
-	{name: "kairos_access_tokens_issued_total", kind: "counter", service: authAPI, precreated: map[string][]string{"grant": {"login", "refresh"}}},
-	{name: "kairos_token_refreshes_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": refreshResults}},
-	{name: "kairos_auth_checks_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": checkResults}},
-	{name: "kairos_revocation_denylist_entries", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
-	{name: "kairos_revocation_feed_lag_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 
 	// notifier.
 	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}, values: map[string][]string{"subject": append([]string{"unknown"}, subjects...)}},
