@@ -50,6 +50,7 @@ type runner struct {
 	run     string // unique per run, part of generated addresses
 	started sync.Map
 	signups atomic.Int64 // numbers every signup of the run, so no address repeats
+	hash    string       // the seeded accounts' password hash
 }
 
 func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenario {

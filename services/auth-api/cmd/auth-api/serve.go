@@ -63,13 +63,19 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer nc.Close()
 
+	// Sessions: access tokens, the deny-list and its feed, the checker.
+	sess, err := newSessions(cfg, store, js, logger, reg)
+	if err != nil {
+		return err
+	}
+
 	// Domain and HTTP: the rules behind the public API; the outbox relay.
 	// Without device cookies every login counts by its network, so the
 	// account-wide ceiling shuts out owners too: worth a warning.
 	if len(cfg.DeviceCookieKeys) == 0 {
 		logger.Warn("DEVICE_COOKIE_KEY_FILE is unset: no device cookies; an attack reaching LOGIN_ACCOUNT_MAX_FAILURES shuts out the owner until a password reset")
 	}
-	api, err := apiServer(cfg, store, logger, tracing, reg)
+	api, err := apiServer(cfg, store, sess, logger, tracing, reg)
 	if err != nil {
 		return err
 	}
@@ -86,11 +92,14 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		"version", orDev(version), "commit", orDev(commit), "config", cfg.String())
 	return lifecycle.Run(ctx, lifecycle.App{
 		Logger: logger, Admin: adminLn, Gatherer: reg,
-		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}},
+		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}, {Name: "revocation feed", Ready: sess.replayed}},
 		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
 		Workers: []lifecycle.Worker{
 			{Name: "outbox relay", Run: relay.Run},
 			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, cfg.LoginAccountMaxFailures, logger)},
+			{Name: "revocation feed", Run: sess.follower.Run},
+			{Name: "deny-list pruning", Run: sess.prune},
+			{Name: "ended session cleanup", Run: deleteEndedSessions(store, logger)},
 		},
 		Releases: []lifecycle.Release{
 			{Name: "nats", Release: nc.Drain},
@@ -116,8 +125,16 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
-func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
 	svc, hasher, err := newAuth(cfg, store, logger, reg, tracing.Provider)
+	if err != nil {
+		return nil, err
+	}
+	jwks, err := cfg.Sessions.Keys.JWKS()
+	if err != nil {
+		return nil, err
+	}
+	discovery, err := cfg.Sessions.Keys.Discovery(cfg.PublicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +149,12 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		OverloadRetryAfter: cfg.HashQueueTimeout,
 		Gate:               hasher,
 		RefusalHold:        cfg.RefusalHold,
+		Sessions:           sess.service,
+		Checker:            sess.checker,
+		Directory:          store,
+		JWKS:               jwks,
+		Discovery:          discovery,
+		DocumentMaxAge:     jwksMaxAge,
 		Logger:             logger,
 		Registerer:         reg,
 		TracerProvider:     tracing.Provider,
@@ -143,6 +166,10 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
 }
+
+// jwksMaxAge is how long gateways may cache the JWKS: a next key must be
+// published at least this long before it is promoted to sign.
+const jwksMaxAge = 5 * time.Minute
 
 // newAuth is the domain: the argon2id hasher (whose admission gate the
 // HTTP layer applies before reading a body), and the signup, verify and

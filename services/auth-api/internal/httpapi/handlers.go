@@ -86,6 +86,7 @@ type loginRequest struct {
 type loginResponse struct {
 	Message string `json:"message"`
 	AuthID  string `json:"auth_id"`
+	tokenResponse
 }
 
 func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error) {
@@ -103,8 +104,12 @@ func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error
 	if err != nil {
 		return "", err
 	}
+	tokens, err := a.startSession(r, uid)
+	if err != nil {
+		return "", err
+	}
 	a.devices.remember(w, uid, in.Device)
-	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid})
+	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid, tokenResponse: tokens})
 	return "ok", nil
 }
 

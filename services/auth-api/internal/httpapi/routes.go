@@ -63,6 +63,16 @@ type Options struct {
 	// Now is the clock of the refusal summaries (time.Now when nil).
 	Now func() time.Time
 
+	// Sessions: the session rules, the bearer-token checker, the account
+	// reads of signed-in users, and the public key documents with how long
+	// gateways may cache them.
+	Sessions       Sessions
+	Checker        Checker
+	Directory      Directory
+	JWKS           []byte
+	Discovery      []byte
+	DocumentMaxAge time.Duration
+
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
 	TracerProvider trace.TracerProvider
@@ -78,6 +88,9 @@ type api struct {
 	overloadRetry time.Duration
 	gate          Gate
 	refusals      *refusals
+	sessions      Sessions
+	checker       Checker
+	directory     Directory
 	log           *slog.Logger
 	metrics       *metrics
 }
@@ -99,7 +112,8 @@ func New(o Options) (http.Handler, error) {
 	}
 	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP, devices: o.DeviceCookies,
 		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, gate: o.Gate,
-		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m}
+		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m,
+		sessions: o.Sessions, checker: o.Checker, directory: o.Directory}
 
 	// Every route, declared with its trailing slash (optional for clients).
 	// resend comes before {token} so that it is not taken for a token.
@@ -110,6 +124,20 @@ func New(o Options) (http.Handler, error) {
 	r.Handle("/api/login/", a.endpoint(m.logins, a.admitted(a.handleLogin))).Methods(http.MethodPost)
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
 	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
+	r.Handle("/api/token/refresh/", a.endpoint(m.refreshes, a.handleRefresh)).Methods(http.MethodPost)
+	r.Handle("/api/logout/", a.endpoint(m.logouts, a.handleLogout)).Methods(http.MethodPost)
+	r.Handle("/api/me/", a.endpoint(m.me, a.handleMe)).Methods(http.MethodGet)
+	r.Handle("/api/sessions/", a.endpoint(m.sessions, a.handleSessions)).Methods(http.MethodGet)
+	r.Handle("/api/sessions/{id}/", a.endpoint(m.sessDel, a.handleDeleteSession)).Methods(http.MethodDelete)
+	// Not limited per IP: an ingress calls the check from a few addresses
+	// on behalf of all its clients, and a check costs one signature
+	// verification. Any method: auth_request and ext_authz pass the
+	// client's on.
+	r.Handle("/api/auth/check/", a.unlimited(m.checks, a.handleCheck))
+	// Envoy's ext_authz (HTTP) appends the client's path to the check's.
+	r.Handle("/api/auth/check/{forwarded:.+}", a.unlimited(m.checks, a.handleCheck))
+	r.Handle(pathJWKS, a.unlimited(m.jwks, publicDocument(o.JWKS, o.DocumentMaxAge))).Methods(http.MethodGet)
+	r.Handle("/.well-known/openid-configuration", a.unlimited(m.discovery, publicDocument(o.Discovery, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Allow", allowedMethods(r, req))
@@ -129,8 +157,8 @@ func New(o Options) (http.Handler, error) {
 		h = cors.New(cors.Options{
 			AllowedOrigins:   o.CORSOrigins,
 			AllowCredentials: true,
-			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders:   []string{"Content-Type"},
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+			AllowedHeaders:   []string{"Content-Type", "Authorization"},
 			MaxAge:           600,
 		}).Handler(h)
 	}

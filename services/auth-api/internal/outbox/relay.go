@@ -170,7 +170,7 @@ func NewRelay(store Store, js jetstream.JetStream, opts Options) *Relay {
 	r.published = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kairos_outbox_published_total", Help: "Outbox events acknowledged by JetStream, by subject.",
 	}, []string{"subject"})
-	for _, s := range events.Types {
+	for _, s := range append([]string{events.SessionRevoked}, events.Types...) {
 		r.published.WithLabelValues(s)
 	}
 	r.failures = prometheus.NewCounter(prometheus.CounterOpts{
@@ -224,6 +224,10 @@ func (r *Relay) loop(ctx context.Context) {
 		case !streamReady:
 			// Retries (and logs) until the stream is there or the relay stops.
 			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.StreamConfig(r.replicas)); err != nil {
+				return
+			}
+			// session.revoked goes to its own stream (pkg/events).
+			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.SessionStreamConfig(r.replicas)); err != nil {
 				return
 			}
 			streamReady = true
