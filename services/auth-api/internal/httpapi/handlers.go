@@ -104,12 +104,12 @@ func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error
 	if err != nil {
 		return "", err
 	}
-	tokens, err := a.startSession(r, uid)
+	issued, err := a.startSession(r, uid)
 	if err != nil {
 		return "", err
 	}
 	a.devices.remember(w, uid, in.Device)
-	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid, tokenResponse: tokens})
+	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid, tokenResponse: issued})
 	return "ok", nil
 }
 
