@@ -158,11 +158,11 @@ func TestDeviceCookieKeyFile(t *testing.T) {
 	if err := os.WriteFile(short, []byte("dG9wc2VjcmV0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "DEVICE_COOKIE_KEY_FILE": good}))
+	c, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "JWT_SIGNING_KEYS_FILE": keyFile(t), "DEVICE_COOKIE_KEY_FILE": good}))
 	if err != nil || len(c.DeviceCookieKeys) != 2 || c.DeviceCookieKeys[0][0] != 1 {
 		t.Fatalf("good file: %d keys, %v", len(c.DeviceCookieKeys), err)
 	}
-	_, err = loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "DEVICE_COOKIE_KEY_FILE": short}))
+	_, err = loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "JWT_SIGNING_KEYS_FILE": keyFile(t), "DEVICE_COOKIE_KEY_FILE": short}))
 	if err == nil || !strings.HasPrefix(err.Error(), "DEVICE_COOKIE_KEY_FILE:") || strings.Contains(err.Error(), "dG9wc2VjcmV0") {
 		t.Fatalf("short key: %v", err)
 	}

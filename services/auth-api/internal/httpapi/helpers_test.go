@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
@@ -83,26 +84,6 @@ func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), 
 	reg := prometheus.NewRegistry()
 	logs := &testkit.LogBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
-	// The hasher is built before the options: it sees their tracer provider.
-	var pre httpapi.Options
-	for _, f := range opts {
-		f(&pre)
-	}
-	hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg, TracerProvider: pre.TracerProvider})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := auth.Config{
-		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5,
-		MaxAccountFailures: 100, Logger: logger, Registerer: reg,
-	}
-	if rules != nil {
-		rules(&cfg)
-	}
-	svc, err := auth.New(postgres.New(pool), hasher, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := postgres.New(pool)
 	keyPEM, keys := testKeys(t)
 	authority := tokens.NewAuthority(keys, tokens.Config{Issuer: "http://localhost:8080", Audience: "kairos", TTL: 10 * time.Minute, Leeway: 5 * time.Second}, time.Now)
@@ -121,13 +102,39 @@ func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), 
 		JWKS:               jwks,
 		Discovery:          discovery,
 		DocumentMaxAge:     5 * time.Minute,
-		Auth:               svc,
 		Policy:             auth.Policy{MinPasswordLength: 8, Common: passwords.Common()},
 		OverloadRetryAfter: 2 * time.Second,
-		Gate:               hasher,
 		Logger:             logger,
 		Registerer:         reg,
 	}
+	// The hasher sees the options' tracer provider, and options may wrap the
+	// Gate or read the Checker: a first pass on a full copy finds the
+	// provider, the real pass sees the hasher built with it.
+	build := func(tp trace.TracerProvider, reg prometheus.Registerer) {
+		hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg, TracerProvider: tp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := auth.Config{
+			VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5,
+			MaxAccountFailures: 100, Logger: logger, Registerer: reg,
+		}
+		if rules != nil {
+			rules(&cfg)
+		}
+		svc, err := auth.New(store, hasher, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Auth, o.Gate = svc, hasher
+	}
+	build(nil, prometheus.NewRegistry())
+	pre := o
+	for _, f := range opts {
+		f(&pre)
+	}
+	build(pre.TracerProvider, reg)
+	hasher := o.Gate.(*hashing.Hasher)
 	for _, f := range opts {
 		f(&o)
 	}
