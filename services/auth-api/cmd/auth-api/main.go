@@ -7,22 +7,9 @@
 //	auth-api help      print the usage
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "github.com/kairos-platform/identity/pkg/lifecycle"
 
 // Set at build time: -ldflags "-X main.version=… -X main.commit=…".
 var version, commit string
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "auth-api:", err)
-		os.Exit(1)
-	}
-}
+func main() { lifecycle.Main("auth-api", run) }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/telemetry"
-	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
 )
 
 // openPostgres opens a pool traced by otelpgx (statements, never parameter
@@ -53,24 +50,4 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("postgres: the schema is %d migration(s) behind this binary; run `auth-api migrate` first", n)
 	}
 	return nil
-}
-
-// pruneLoginThrottle is a worker that deletes login-throttle entries idle
-// for a day, hourly, so that failed logins for guessed addresses do not
-// pile up forever.
-func pruneLoginThrottle(store *postgres.Store, ceiling int, logger *slog.Logger) func(context.Context) error {
-	return func(ctx context.Context) error {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case now := <-t.C:
-				if _, err := store.PruneLoginThrottle(ctx, now.Add(-24*time.Hour), ceiling); err != nil && ctx.Err() == nil {
-					logger.Warn("pruning the login throttle failed", "error", err)
-				}
-			}
-		}
-	}
 }

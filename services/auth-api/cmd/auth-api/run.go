@@ -9,6 +9,7 @@ import (
 
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/lifecycle"
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 )
@@ -30,30 +31,18 @@ each one with its default (DATABASE_URL and JWT_SIGNING_KEYS_FILE are required).
 // run is the whole program: main only adds the signal context and the exit
 // code. Tests call it with a fake getenv and port 0.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := "serve"
-	if len(args) > 1 {
-		cmd = args[1]
-	}
-	switch cmd {
-	case "serve":
-		cfg, err := loadConfig(getenv)
-		if err != nil {
-			return err
-		}
-		return serve(ctx, cfg, stdout)
-	case "migrate":
-		return migrate(ctx, getenv, stdout)
-	case "keys":
-		return keys(args[2:], stdout)
-	case "version", "-version", "--version":
-		_, err := fmt.Fprintf(stdout, "auth-api %s (commit %s)\n", orDev(version), orDev(commit))
-		return err
-	case "help", "-h", "-help", "--help":
-		_, err := io.WriteString(stdout, usage)
-		return err
-	default:
-		return fmt.Errorf("unknown command %q; usage: auth-api [serve|migrate|keys|version|help]", cmd)
-	}
+	return lifecycle.Program{Name: "auth-api", Usage: usage, Version: version, Commit: commit,
+		Commands: map[string]func(context.Context, []string) error{
+			"serve": func(ctx context.Context, _ []string) error {
+				cfg, err := loadConfig(getenv)
+				if err != nil {
+					return err
+				}
+				return serve(ctx, cfg, stdout)
+			},
+			"migrate": func(ctx context.Context, _ []string) error { return migrate(ctx, getenv, stdout) },
+			"keys":    func(_ context.Context, args []string) error { return keys(args, stdout) },
+		}}.Run(ctx, args, stdout)
 }
 
 // migrate applies the embedded migrations under goose's advisory lock, so
@@ -90,11 +79,4 @@ func keys(args []string, stdout io.Writer) error {
 	}
 	_, err = stdout.Write(pem)
 	return err
-}
-
-func orDev(s string) string {
-	if s == "" {
-		return "dev"
-	}
-	return s
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -30,7 +29,7 @@ import (
 // (the releases are idempotent).
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	// Observability: logger, tracer provider (and the W3C propagator), registry.
-	logger, tracing, reg, err := telemetry.Setup{Service: "auth-api", Version: orDev(version), Commit: orDev(commit),
+	logger, tracing, reg, err := telemetry.Setup{Service: "auth-api", Version: lifecycle.OrDev(version), Commit: lifecycle.OrDev(commit),
 		LogLevel: cfg.Obs.LogLevel, LogFormat: telemetry.LogFormat(cfg.Obs.LogFormat),
 		Tracing: telemetry.TraceExporter(cfg.Obs.TraceExporter), TraceName: cfg.Obs.ServiceName}.Build(ctx, stdout)
 	if err != nil {
@@ -57,9 +56,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	// NATS: connecting never blocks start-up (signups work without NATS;
 	// the outbox keeps their events until it is back).
-	nc, js, err := connectNATS(cfg.NATSURL, logger, reg)
+	nc, js, err := natsx.Open(cfg.NATSURL, natsx.Options{Name: "auth-api", Logger: logger}, reg)
 	if err != nil {
-		return err
+		return fmt.Errorf("NATS_URL: %w", err)
 	}
 	defer nc.Close()
 
@@ -70,11 +69,6 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 
 	// Domain and HTTP: the rules behind the public API; the outbox relay.
-	// Without device cookies every login counts by its network, so the
-	// account-wide ceiling shuts out owners too: worth a warning.
-	if len(cfg.DeviceCookieKeys) == 0 {
-		logger.Warn("DEVICE_COOKIE_KEY_FILE is unset: no device cookies; an attack reaching LOGIN_ACCOUNT_MAX_FAILURES shuts out the owner until a password reset")
-	}
 	api, err := apiServer(cfg, store, sess, logger, tracing, reg)
 	if err != nil {
 		return err
@@ -89,23 +83,15 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
 	// learn the bound addresses from the "listening" line.
 	logger.Info("listening", "http", apiLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"version", orDev(version), "commit", orDev(commit), "config", cfg.String())
+		"version", lifecycle.OrDev(version), "commit", lifecycle.OrDev(commit), "config", cfg.String())
 	return lifecycle.Run(ctx, lifecycle.App{
 		Logger: logger, Admin: adminLn, Gatherer: reg,
 		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}, {Name: "revocation feed", Ready: sess.replayed}},
 		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
-		Workers: []lifecycle.Worker{
-			{Name: "outbox relay", Run: relay.Run},
-			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, cfg.LoginAccountMaxFailures, logger)},
-			{Name: "revocation feed", Run: sess.follower.Run},
-			{Name: "deny-list pruning", Run: sess.prune},
-			{Name: "ended session cleanup", Run: deleteEndedSessions(store, logger)},
-		},
-		Releases: []lifecycle.Release{
-			{Name: "nats", Release: nc.Drain},
-			{Name: "postgres", Release: func(context.Context) error { pool.Close(); return nil }},
-			{Name: "traces", Release: tracing.Shutdown},
-		},
+		Workers: append([]lifecycle.Worker{{Name: "outbox relay", Run: relay.Run}, {Name: "revocation feed", Run: sess.follower.Run}},
+			cleanups(cfg, store, sess, logger)...),
+		Releases: []lifecycle.Release{{Name: "nats", Release: nc.Drain},
+			{Name: "postgres", Release: func(context.Context) error { pool.Close(); return nil }}, {Name: "traces", Release: tracing.Shutdown}},
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 }
@@ -126,6 +112,11 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
 func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+	// Without device cookies every login counts by its network, so the
+	// account-wide ceiling shuts out owners too: worth a warning.
+	if len(cfg.DeviceCookieKeys) == 0 {
+		logger.Warn("DEVICE_COOKIE_KEY_FILE is unset: no device cookies; an attack reaching LOGIN_ACCOUNT_MAX_FAILURES shuts out the owner until a password reset")
+	}
 	svc, hasher, err := newAuth(cfg, store, logger, reg, tracing.Provider)
 	if err != nil {
 		return nil, err
@@ -190,20 +181,22 @@ func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometh
 	return svc, hasher, err
 }
 
-// connectNATS connects without blocking start-up and exports the
-// connection state.
-func connectNATS(natsURL string, logger *slog.Logger, reg prometheus.Registerer) (*natsx.Conn, jetstream.JetStream, error) {
-	nc, err := natsx.Connect(natsURL, natsx.Options{Name: "auth-api", Logger: logger})
-	if err != nil {
-		return nil, nil, fmt.Errorf("NATS_URL: %s: %w", natsx.Redact(natsURL), err)
+// cleanups are the periodic jobs any replica may run at any time: throttle
+// rows idle for a day (so guessed addresses do not pile up), deny-list
+// entries whose tokens have all expired, sessions ended for a day.
+func cleanups(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger) []lifecycle.Worker {
+	return []lifecycle.Worker{
+		{Name: "login throttle pruning", Run: lifecycle.Every(time.Hour, logger, "pruning the login throttle",
+			func(ctx context.Context, now time.Time) error {
+				_, err := store.PruneLoginThrottle(ctx, now.Add(-24*time.Hour), cfg.LoginAccountMaxFailures)
+				return err
+			})},
+		{Name: "deny-list pruning", Run: lifecycle.Every(time.Minute, logger, "pruning the deny-list",
+			func(_ context.Context, now time.Time) error { sess.list.Prune(now); return nil })},
+		{Name: "ended session cleanup", Run: lifecycle.Every(time.Hour, logger, "deleting ended sessions",
+			func(ctx context.Context, _ time.Time) error {
+				_, err := store.DeleteEndedSessions(ctx, endedSessionsKept)
+				return err
+			})},
 	}
-	js, err := jetstream.New(nc.Conn)
-	if err == nil {
-		err = telemetry.RegisterNATS(reg, nc.Conn)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
 }

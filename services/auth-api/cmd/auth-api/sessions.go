@@ -80,36 +80,3 @@ func (s *sessions) replayed(context.Context) error {
 	}
 	return nil
 }
-
-// prune drops deny-list entries whose tokens have all expired, every minute.
-func (s *sessions) prune(ctx context.Context) error {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			s.list.Prune(now)
-		}
-	}
-}
-
-// deleteEndedSessions removes sessions ended for a day, hourly. Any replica
-// may run it at any time: the DELETE is idempotent.
-func deleteEndedSessions(store *postgres.Store, logger *slog.Logger) func(context.Context) error {
-	return func(ctx context.Context) error {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				if _, err := store.DeleteEndedSessions(ctx, endedSessionsKept); err != nil && ctx.Err() == nil {
-					logger.Warn("deleting ended sessions failed", "error", err)
-				}
-			}
-		}
-	}
-}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -27,7 +26,7 @@ import (
 // (the releases are idempotent).
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	// Observability: logger, tracer provider (and the W3C propagator), registry.
-	log, tracing, reg, err := telemetry.Setup{Service: "notifier", Version: orDev(version), Commit: commit,
+	log, tracing, reg, err := telemetry.Setup{Service: "notifier", Version: lifecycle.OrDev(version), Commit: commit,
 		LogLevel: cfg.Obs.LogLevel, LogFormat: telemetry.LogFormat(cfg.Obs.LogFormat),
 		Tracing: telemetry.TraceExporter(cfg.Obs.TraceExporter), TraceName: cfg.Obs.ServiceName}.Build(ctx, stdout)
 	if err != nil {
@@ -52,9 +51,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	// NATS: reconnect forever, and start even while the server is away;
 	// readiness reports it until then.
-	nc, js, err := connectNATS(cfg.NATSURL, log, reg)
+	nc, js, err := natsx.Open(cfg.NATSURL, natsx.Options{Name: "kairos-notifier", Logger: log}, reg)
 	if err != nil {
-		return err
+		return fmt.Errorf("NATS_URL: %w", err)
 	}
 	defer nc.Close()
 
@@ -76,7 +75,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 
-	log.Info("notifier starting", "version", orDev(version), "commit", commit, "admin", ln.Addr().String(),
+	log.Info("notifier starting", "version", lifecycle.OrDev(version), "commit", commit, "admin", ln.Addr().String(),
 		"nats", natsx.Redact(cfg.NATSURL), "smtp", cfg.SMTPHost, "agent_sync", cfg.AgentBaseURL != nil,
 		"concurrency", cfg.Concurrency, "config", cfg.String())
 	log.Info("admin listening", "addr", ln.Addr().String())
@@ -123,22 +122,4 @@ func pipelines(cfg config, mailer notify.Mailer, log *slog.Logger, tp trace.Trac
 		pipes = append(pipes, &pipeline{name: "agent", subjects: notify.AgentSubjects, handler: syncer})
 	}
 	return pipes, nil
-}
-
-// connectNATS connects without blocking start-up and exports the
-// connection state.
-func connectNATS(natsURL string, log *slog.Logger, reg prometheus.Registerer) (*natsx.Conn, jetstream.JetStream, error) {
-	nc, err := natsx.Connect(natsURL, natsx.Options{Name: "kairos-notifier", Logger: log})
-	if err != nil {
-		return nil, nil, fmt.Errorf("NATS_URL: %s: %w", natsx.Redact(natsURL), err)
-	}
-	js, err := jetstream.New(nc.Conn)
-	if err == nil {
-		err = telemetry.RegisterNATS(reg, nc.Conn)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
 }
