@@ -1,5 +1,5 @@
 // Package agenttest is a fake of the Kairos Agent's user API
-// (POST /users/{uid} with X-Service-Token), recording every call and able to
+// (POST, PATCH and DELETE /users/{uid} with X-Service-Token), recording every call and able to
 // fail or stall on command, for the notifier's tests and the load and fault
 // tools.
 package agenttest
@@ -24,6 +24,7 @@ type User struct {
 
 // Call is one request the fake received.
 type Call struct {
+	Method      string
 	UID         string
 	Token       string
 	TraceParent string
@@ -117,7 +118,7 @@ func (s *Server) WaitForUsers(ctx context.Context, n int) (map[string]User, erro
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	uid, ok := strings.CutPrefix(r.URL.Path, "/users/")
-	call := Call{UID: uid, Token: r.Header.Get("X-Service-Token"), TraceParent: r.Header.Get("traceparent"), At: time.Now()}
+	call := Call{Method: r.Method, UID: uid, Token: r.Header.Get("X-Service-Token"), TraceParent: r.Header.Get("traceparent"), At: time.Now()}
 	_ = json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&call.Body)
 
 	s.mu.Lock()
@@ -138,10 +139,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case status != 0:
 		body = map[string]string{"detail": "injected failure"}
-	case r.Method != http.MethodPost || !ok || uid == "" || strings.Contains(uid, "/"):
+	case !ok || uid == "" || strings.Contains(uid, "/"):
 		status, body = http.StatusNotFound, map[string]string{"detail": "not found"}
 	case call.Token != s.token:
 		status, body = http.StatusUnauthorized, map[string]string{"detail": "bad service token"}
+	case r.Method == http.MethodPatch || r.Method == http.MethodDelete:
+		status, body = s.change(r.Method, uid, call.Body)
+	case r.Method != http.MethodPost:
+		status, body = http.StatusMethodNotAllowed, map[string]string{"detail": "method not allowed"}
 	case call.Body.UID != uid:
 		status, body = http.StatusBadRequest, map[string]string{"detail": "uid mismatch"}
 	default:
@@ -165,5 +170,45 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	if body != nil {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+// change applies a PATCH (email and username) or a DELETE to a known user;
+// an unknown one is a 404.
+func (s *Server) change(method, uid string, body User) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[uid]
+	if !ok {
+		return http.StatusNotFound, map[string]string{"detail": "not found"}
+	}
+	if method == http.MethodDelete {
+		delete(s.users, uid)
+	} else {
+		u.Email, u.Username = body.Email, body.Username
+		s.users[uid] = u
+	}
+	close(s.notify)
+	s.notify = make(chan struct{})
+	return http.StatusNoContent, nil
+}
+
+// WaitFor blocks until cond holds for the users (checked at every change)
+// or ctx ends.
+func (s *Server) WaitFor(ctx context.Context, cond func(map[string]User) bool) error {
+	for {
+		s.mu.Lock()
+		ch := s.notify
+		s.mu.Unlock()
+		if cond(s.Users()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("agenttest: condition not met: %w", ctx.Err())
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
@@ -36,6 +37,7 @@ type config struct {
 	CORSAllowedOrigins []string
 	ShutdownTimeout    time.Duration
 	OutboxRetention    time.Duration
+	EventRetention     time.Duration
 	Obs                envconf.Observability
 }
 
@@ -81,6 +83,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
 		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
+		EventRetention:   e.Duration("EVENT_RETENTION", events.MaxAge, time.Minute),
 		Obs:              e.Observability("auth-api"),
 	}
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {

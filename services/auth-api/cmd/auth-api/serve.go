@@ -67,7 +67,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	relay := outbox.NewRelay(store, js, outbox.Options{
 		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
-		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
+		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention, EventRetention: cfg.EventRetention,
 	})
 
 	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
