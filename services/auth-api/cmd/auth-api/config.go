@@ -26,6 +26,10 @@ type config struct {
 	PublicURL          string
 	VerifyRedirect     *url.URL
 	TokenTTL           time.Duration
+	ResetRedirect      *url.URL // PASSWORD_RESET_URL: the frontend's reset page
+	ResetTTL           time.Duration
+	EmailChangeTTL     time.Duration
+	MailBudget         int
 	PasswordMinLength  int
 	Argon2             passhash.Params
 	HashConcurrency    int
@@ -70,6 +74,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StreamReplicas:    e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
 		PublicURL:         strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
 		TokenTTL:          e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
+		ResetTTL:          e.Duration("PASSWORD_RESET_TTL", 30*time.Minute, time.Minute),
+		EmailChangeTTL:    e.Duration("EMAIL_CHANGE_TTL", 24*time.Hour, time.Minute),
+		MailBudget:        e.Int("MAIL_BUDGET_PER_ADDRESS", 5, 1, 1000),
 		PasswordMinLength: e.Int("PASSWORD_MIN_LENGTH", 8, 8, auth.MaxPasswordLength),
 		Argon2: passhash.Params{
 			MemoryKiB:   uint32(e.Int("ARGON2_MEMORY_KIB", passhash.MinMemoryKiB, passhash.MinMemoryKiB, 4<<20)),
@@ -88,6 +95,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
+	}
+	if v := httpURL(e, "PASSWORD_RESET_URL", ""); v != "" {
+		if c.ResetRedirect, _ = url.Parse(v); c.ResetRedirect.Fragment != "" {
+			e.Fail("PASSWORD_RESET_URL", "must not have a fragment: the token is put there")
+		}
 	}
 	for _, s := range e.List("TRUSTED_PROXIES") {
 		p, err := netip.ParsePrefix(s)

@@ -70,6 +70,10 @@ func pruneLoginThrottle(store *postgres.Store, logger *slog.Logger) func(context
 				if _, err := store.PruneLoginThrottle(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 					logger.Warn("pruning the login throttle failed", "error", err)
 				}
+				// Spent mail budgets too: their hour is over.
+				if _, err := store.PruneMailBudget(ctx); err != nil && ctx.Err() == nil {
+					logger.Warn("pruning the mail budget failed", "error", err)
+				}
 			}
 		}
 	}

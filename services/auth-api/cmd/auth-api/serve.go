@@ -143,6 +143,7 @@ func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometh
 	}
 	return auth.New(store, hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
+		ResetURL: httpapi.ResetURL(cfg.PublicURL, cfg.ResetRedirect), ResetTTL: cfg.ResetTTL, MailBudget: cfg.MailBudget,
 		Logger: logger, Registerer: reg,
 	})
 }

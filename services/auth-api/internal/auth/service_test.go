@@ -79,7 +79,8 @@ func newEnv(t *testing.T, p passhash.Params) *env {
 	h := newHasher(t, p, reg)
 	svc, err := auth.New(postgres.New(pool), h, auth.Config{
 		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
-		Now: c.Now, Registerer: reg,
+		ResetURL: func(tok string) string { return "https://app.example/reset#token=" + tok }, ResetTTL: 30 * time.Minute,
+		MailBudget: 5, Now: c.Now, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ type Auth interface {
 	Login(ctx context.Context, in auth.Login) (string, error)
 	Verify(ctx context.Context, token string) (auth.VerifyResult, error)
 	Resend(ctx context.Context, email string) error
+	Forgot(ctx context.Context, email string) error
+	ResetPassword(ctx context.Context, token, password string) error
 }
 
 // Success messages, word for word the seed's where the seed had them.
@@ -107,6 +109,10 @@ func (a *api) handleVerify(w http.ResponseWriter, r *http.Request) (string, erro
 	res, err := a.auth.Verify(r.Context(), mux.Vars(r)["token"])
 	if a.redirectURL != nil && acceptsHTML(r) {
 		return a.redirectVerified(w, r, res, err)
+	}
+	if acceptsHTML(r) { // and no frontend to send the browser to
+
+		return a.verifiedPage(w, res, err)
 	}
 	switch {
 	case err != nil:

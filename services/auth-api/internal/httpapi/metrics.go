@@ -11,6 +11,7 @@ type metrics struct {
 	inFlight prometheus.Gauge
 
 	signups, logins, verifications, resends results
+	forgots, resets                         results
 }
 
 // results is a counter whose label values are a fixed set; anything else is
@@ -55,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}},
 		{&m.resends, "kairos_verification_resends_total", "Verification resend requests by result.",
 			[]string{"ok", "invalid", "rate_limited", "error"}},
+		{&m.forgots, "kairos_password_forgot_total", "Forgot-password requests by result (unknown addresses answered and counted like ok).",
+			[]string{"ok", "invalid", "rate_limited", "error"}},
+		{&m.resets, "kairos_password_resets_total", "Password reset requests by result.",
+			[]string{"ok", "invalid", "rate_limited", "overloaded", "error"}},
 	} {
 		vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, []string{"result"})
 		allowed := map[string]bool{}

@@ -64,6 +64,7 @@ type api struct {
 	overloadRetry time.Duration
 	log           *slog.Logger
 	metrics       *metrics
+	pages         *pages
 }
 
 // New returns the public API handler.
@@ -78,7 +79,11 @@ func New(o Options) (http.Handler, error) {
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
-	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
+	pg, err := newPages()
+	if err != nil {
+		return nil, err
+	}
+	a := &api{pages: pg, auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
 		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m}
 
 	// Every route, declared with its trailing slash (optional for clients).
@@ -90,6 +95,9 @@ func New(o Options) (http.Handler, error) {
 	r.Handle("/api/login/", a.endpoint(m.logins, a.handleLogin)).Methods(http.MethodPost)
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
 	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
+	r.Handle(routeForgot, a.endpoint(m.forgots, a.handleForgot)).Methods(http.MethodPost)
+	r.Handle(routeReset, a.endpoint(m.resets, a.handleReset)).Methods(http.MethodPost)
+	r.Handle(routeResetPage, a.endpoint(m.resets, a.handleResetPage)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errMethod(r.Method)) })
 
