@@ -25,7 +25,7 @@ func docFiles(t *testing.T) []string {
 
 // Docs describe the system, not its history: no issue numbers, no who-did-what.
 func TestDocsTellNoHistory(t *testing.T) {
-	history := regexp.MustCompile(`(?i)\bissue \d+|(^|[\s(])#\d+\b|\bsessions?\b|\bwave\b|\bthe lead\b`)
+	history := regexp.MustCompile(`(?i)\bissue \d+|(^|[\s(])#\d+\b|\b(?:work|helper|coding) sessions?\b|\bwave\b|\bthe lead\b`)
 	for _, f := range docFiles(t) {
 		for i, line := range strings.Split(string(readFile(t, f)), "\n") {
 			if m := history.FindString(line); m != "" {

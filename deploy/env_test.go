@@ -122,6 +122,10 @@ func TestValuesDefaultsMatchServices(t *testing.T) {
 					if _, ok := secretKeys[v.Name]; !ok {
 						t.Errorf("secret %s has no secrets.keys entry", v.Name)
 					}
+				case v.Name == "JWT_SIGNING_KEYS_FILE": // the chart mounts secrets.keys.JWT_SIGNING_KEYS there
+					if _, ok := secretKeys["JWT_SIGNING_KEYS"]; !ok {
+						t.Error("the signing keys have no secrets.keys.JWT_SIGNING_KEYS entry")
+					}
 				case v.Name == "HTTP_ADDR" || v.Name == "ADMIN_ADDR":
 					port := ports[map[string]string{"HTTP_ADDR": "http", "ADMIN_ADDR": "admin"}[v.Name]]
 					if got, want := fmt.Sprintf("`:%v`", port), v.Default; got != want {

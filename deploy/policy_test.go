@@ -364,6 +364,7 @@ func TestNoSecretInConfigMaps(t *testing.T) {
 	secrets := map[string]any{
 		"DATABASE_URL":        "postgres://kairos:db-sentinel-3f9a@db:5432/kairos",
 		"AGENT_SERVICE_TOKEN": "agent-sentinel-77c1",
+		"JWT_SIGNING_KEYS":    "-----BEGIN PRIVATE KEY-----\nkey-sentinel-5d1e\n-----END PRIVATE KEY-----\n",
 		"SMTP_USERNAME":       "smtp-user-sentinel-1b2c",
 		"SMTP_PASSWORD":       "smtp-sentinel-a8e2",
 	}

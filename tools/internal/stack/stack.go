@@ -128,6 +128,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s.Agent = agenttest.Start(AgentToken)
+	// One signing key for every replica: a token one signs, all verify.
+	if err := SigningKey(filepath.Join(dir, "jwt-signing-keys.pem")); err != nil {
+		return nil, err
+	}
 
 	for i := range o.AuthReplicas {
 		p, err := s.newProc(fmt.Sprintf("auth-api-%d", i), "auth-api", true, s.authEnv(o.AuthEnv))
@@ -180,9 +184,10 @@ func (s *Stack) newProc(name, svc string, public bool, env map[string]string) (*
 
 func (s *Stack) authEnv(extra map[string]string) map[string]string {
 	env := map[string]string{
-		"DATABASE_URL": s.PG.DatabaseURL,
-		"NATS_URL":     s.NATS.URL(),
-		"PUBLIC_URL":   "http://kairos.test",
+		"DATABASE_URL":          s.PG.DatabaseURL,
+		"NATS_URL":              s.NATS.URL(),
+		"PUBLIC_URL":            "http://kairos.test",
+		"JWT_SIGNING_KEYS_FILE": filepath.Join(s.Dir, "jwt-signing-keys.pem"),
 		// The load tool and the fault runs drive the API from one address:
 		// the per-IP limit would turn most of it away. Scenarios that test
 		// the limit set it back.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
@@ -42,6 +44,7 @@ type config struct {
 	ShutdownTimeout    time.Duration
 	OutboxRetention    time.Duration
 	EventRetention     time.Duration
+	Sessions           sessionConfig
 	Obs                envconf.Observability
 }
 
@@ -91,6 +94,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
 		EventRetention:   e.Duration("EVENT_RETENTION", events.MaxAge, time.Minute),
+		Sessions:         sessionSettings(e),
 		Obs:              e.Observability("auth-api"),
 	}
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
@@ -154,4 +158,52 @@ func redactURL(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// sessionConfig is the settings of sessions and access tokens.
+type sessionConfig struct {
+	Keys       *tokens.KeySet // JWT_SIGNING_KEYS_FILE: the first key signs
+	Audience   string
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	MaxAge     time.Duration
+	ReuseGrace time.Duration
+}
+
+func sessionSettings(e *envconf.Env) sessionConfig {
+	c := sessionConfig{
+		Keys:       signingKeys(e),
+		Audience:   e.Str("JWT_AUDIENCE", "kairos"),
+		AccessTTL:  e.Duration("ACCESS_TOKEN_TTL", 10*time.Minute, time.Minute),
+		RefreshTTL: e.Duration("REFRESH_TOKEN_TTL", 720*time.Hour, time.Minute),
+		MaxAge:     e.Duration("SESSION_MAX_AGE", 2160*time.Hour, time.Minute),
+		ReuseGrace: e.Duration("REFRESH_REUSE_GRACE", 10*time.Second, 0),
+	}
+	if c.AccessTTL > 24*time.Hour {
+		// The SESSIONS stream keeps a day: a replica could not replay the
+		// revocations a longer-lived token needs.
+		e.Fail("ACCESS_TOKEN_TTL", "%s is longer than 24h, the revocation feed's retention", c.AccessTTL)
+	}
+	return c
+}
+
+// signingKeys reads the PEM bundle named by JWT_SIGNING_KEYS_FILE. The
+// errors never quote key material.
+func signingKeys(e *envconf.Env) *tokens.KeySet {
+	path := e.Str("JWT_SIGNING_KEYS_FILE", "")
+	if path == "" {
+		e.Fail("JWT_SIGNING_KEYS_FILE", "required: a PEM file of signing keys (make one with `auth-api keys generate`)")
+		return nil
+	}
+	bundle, err := os.ReadFile(path)
+	if err != nil {
+		e.Fail("JWT_SIGNING_KEYS_FILE", "%v", err)
+		return nil
+	}
+	ks, err := tokens.ParseKeys(bundle)
+	if err != nil {
+		e.Fail("JWT_SIGNING_KEYS_FILE", "%s: %v", path, err)
+		return nil
+	}
+	return ks
 }

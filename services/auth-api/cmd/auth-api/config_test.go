@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,7 +17,7 @@ func getenvFrom(m map[string]string) func(string) string {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://u:secret@db/kairos"}))
+	c, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://u:secret@db/kairos", "JWT_SIGNING_KEYS_FILE": keyFile(t)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +30,10 @@ func TestConfigDefaults(t *testing.T) {
 		len(c.TrustedProxies) != 0 || len(c.CORSAllowedOrigins) != 0 || c.Obs.LogLevel != slog.LevelInfo || c.Obs.LogFormat != "json" || c.Obs.TraceExporter != "none" {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if sc := c.Sessions; sc.Keys == nil || sc.Audience != "kairos" || sc.AccessTTL != 10*time.Minute || sc.RefreshTTL != 720*time.Hour ||
+		sc.MaxAge != 2160*time.Hour || sc.ReuseGrace != 10*time.Second {
+		t.Fatalf("session defaults: %+v", sc)
+	}
 	if strings.Contains(c.String(), "secret") {
 		t.Fatalf("config string shows the database password: %s", c)
 	}
@@ -35,12 +41,13 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigParses(t *testing.T) {
 	c, err := loadConfig(getenvFrom(map[string]string{
-		"DATABASE_URL":         "postgres://db/kairos",
-		"TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.7 ,fd00::/8",
-		"CORS_ALLOWED_ORIGINS": "https://app.example.com,http://localhost:3000/",
-		"VERIFY_REDIRECT_URL":  "https://app.example.com/verified",
-		"PUBLIC_URL":           "https://id.example.com/",
-		"IP_RATE_LIMIT_RPS":    "0",
+		"DATABASE_URL":          "postgres://db/kairos",
+		"JWT_SIGNING_KEYS_FILE": keyFile(t),
+		"TRUSTED_PROXIES":       "10.0.0.0/8, 192.168.1.7 ,fd00::/8",
+		"CORS_ALLOWED_ORIGINS":  "https://app.example.com,http://localhost:3000/",
+		"VERIFY_REDIRECT_URL":   "https://app.example.com/verified",
+		"PUBLIC_URL":            "https://id.example.com/",
+		"IP_RATE_LIMIT_RPS":     "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,11 @@ func TestConfigParses(t *testing.T) {
 // A missing or invalid value stops the process with one line naming the
 // variable (and never showing a password).
 func TestBadConfigurationStopsRun(t *testing.T) {
-	base := map[string]string{"DATABASE_URL": "postgres://u:pw@127.0.0.1:1/x"}
+	base := map[string]string{"DATABASE_URL": "postgres://u:pw@127.0.0.1:1/x", "JWT_SIGNING_KEYS_FILE": keyFile(t)}
+	notAKey := filepath.Join(t.TempDir(), "not-a-key.pem")
+	if err := os.WriteFile(notAKey, []byte("-----BEGIN RSA PRIVATE KEY-----\ntopsecret\n-----END RSA PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, key, value string
 	}{
@@ -96,6 +107,14 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 		{"nats url", "NATS_URL", "bogus"},
 		{"nats url scheme", "NATS_URL", "http://x"},
 		{"nats url with a password", "NATS_URL", "nats://u:topsecret@"},
+		{"no signing keys", "JWT_SIGNING_KEYS_FILE", ""},
+		{"signing keys file missing", "JWT_SIGNING_KEYS_FILE", "/nonexistent/keys.pem"},
+		{"signing keys not a key", "JWT_SIGNING_KEYS_FILE", notAKey},
+		{"access ttl", "ACCESS_TOKEN_TTL", "10"},
+		{"access ttl over a day", "ACCESS_TOKEN_TTL", "25h"},
+		{"refresh ttl", "REFRESH_TOKEN_TTL", "-1h"},
+		{"session max age", "SESSION_MAX_AGE", "forever"},
+		{"reuse grace", "REFRESH_REUSE_GRACE", "-1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +141,7 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 
 // A duration below its floor is explained with examples above the floor.
 func TestDurationMessage(t *testing.T) {
-	_, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "VERIFICATION_TOKEN_TTL": "30s"}))
+	_, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "JWT_SIGNING_KEYS_FILE": keyFile(t), "VERIFICATION_TOKEN_TTL": "30s"}))
 	want := `VERIFICATION_TOKEN_TTL: "30s" is not a duration of at least 1m (e.g. 24h, 48h)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
@@ -141,6 +160,10 @@ func TestCommands(t *testing.T) {
 		{[]string{"auth-api", "-h"}, "migrate", ""},
 		{[]string{"auth-api", "--help"}, "usage: auth-api", ""},
 		{[]string{"auth-api", "serv"}, "", `unknown command "serv"; usage`},
+		{[]string{"auth-api", "keys", "generate"}, "-----BEGIN PRIVATE KEY-----", ""},
+		{[]string{"auth-api", "keys", "generate", "--type", "ed25519"}, "-----BEGIN PRIVATE KEY-----", ""},
+		{[]string{"auth-api", "keys", "generate", "--type", "rsa"}, "", "unknown key type"},
+		{[]string{"auth-api", "keys"}, "", "usage: auth-api keys generate"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 
 	"github.com/kairos-platform/identity/migrations"
 	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/pkg/telemetry"
+	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 )
 
 const usage = `usage: auth-api [command]
@@ -15,11 +18,13 @@ const usage = `usage: auth-api [command]
 Commands:
   serve     serve the API, the admin port and the outbox relay (the default)
   migrate   apply the database migrations and exit
+  keys generate [--type es256|ed25519]
+            print a new private signing key (PKCS#8 PEM) for JWT_SIGNING_KEYS_FILE
   version   print the version and commit
   help      print this help
 
 Settings are environment variables; the README's "Configuration" table lists
-each one with its default (DATABASE_URL is required).
+each one with its default (DATABASE_URL and JWT_SIGNING_KEYS_FILE are required).
 `
 
 // run is the whole program: main only adds the signal context and the exit
@@ -38,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return serve(ctx, cfg, stdout)
 	case "migrate":
 		return migrate(ctx, getenv, stdout)
+	case "keys":
+		return keys(args[2:], stdout)
 	case "version", "-version", "--version":
 		_, err := fmt.Fprintf(stdout, "auth-api %s (commit %s)\n", orDev(version), orDev(commit))
 		return err
@@ -45,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		_, err := io.WriteString(stdout, usage)
 		return err
 	default:
-		return fmt.Errorf("unknown command %q; usage: auth-api [serve|migrate|version|help]", cmd)
+		return fmt.Errorf("unknown command %q; usage: auth-api [serve|migrate|keys|version|help]", cmd)
 	}
 }
 
@@ -64,6 +71,25 @@ func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) 
 	}
 	logger.InfoContext(ctx, "migrations applied", "database", redactURL(dbURL))
 	return nil
+}
+
+// keys handles `auth-api keys generate [--type es256|ed25519]`.
+func keys(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "generate" {
+		return errors.New("usage: auth-api keys generate [--type es256|ed25519]")
+	}
+	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	kind := fs.String("type", tokens.TypeES256, "es256 or ed25519")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return errors.New("usage: auth-api keys generate [--type es256|ed25519]")
+	}
+	pem, err := tokens.Generate(*kind)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(pem)
+	return err
 }
 
 func orDev(s string) string {

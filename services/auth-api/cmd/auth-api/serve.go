@@ -60,8 +60,14 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer nc.Close()
 
+	// Sessions: access tokens, the deny-list and its feed, the checker.
+	sess, err := newSessions(cfg, store, js, logger, reg)
+	if err != nil {
+		return err
+	}
+
 	// Domain and HTTP: the rules behind the public API; the outbox relay.
-	api, err := apiServer(cfg, store, logger, tracing, reg)
+	api, err := apiServer(cfg, store, sess, logger, tracing, reg)
 	if err != nil {
 		return err
 	}
@@ -76,11 +82,14 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		"version", orDev(version), "commit", orDev(commit), "config", cfg.String())
 	return lifecycle.Run(ctx, lifecycle.App{
 		Logger: logger, Admin: adminLn, Gatherer: reg,
-		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}},
+		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}, {Name: "revocation feed", Ready: sess.replayed}},
 		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
 		Workers: []lifecycle.Worker{
 			{Name: "outbox relay", Run: relay.Run},
 			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, logger)},
+			{Name: "revocation feed", Run: sess.follower.Run},
+			{Name: "deny-list pruning", Run: sess.prune},
+			{Name: "ended session cleanup", Run: deleteEndedSessions(store, logger)},
 		},
 		Releases: []lifecycle.Release{
 			{Name: "nats", Release: nc.Drain},
@@ -106,8 +115,16 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
-func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
 	svc, err := newAuth(cfg, store, logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	jwks, err := cfg.Sessions.Keys.JWKS()
+	if err != nil {
+		return nil, err
+	}
+	discovery, err := cfg.Sessions.Keys.Discovery(cfg.PublicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +136,12 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		CORSOrigins:        cfg.CORSAllowedOrigins,
 		VerifyRedirect:     cfg.VerifyRedirect,
 		OverloadRetryAfter: cfg.HashQueueTimeout,
+		Sessions:           sess.service,
+		Checker:            sess.checker,
+		Directory:          store,
+		JWKS:               jwks,
+		Discovery:          discovery,
+		DocumentMaxAge:     jwksMaxAge,
 		Logger:             logger,
 		Registerer:         reg,
 		TracerProvider:     tracing.Provider,
@@ -130,6 +153,10 @@ func apiServer(cfg config, store *postgres.Store, logger *slog.Logger, tracing t
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
 }
+
+// jwksMaxAge is how long gateways may cache the JWKS: a next key must be
+// published at least this long before it is promoted to sign.
+const jwksMaxAge = 5 * time.Minute
 
 // newAuth is the domain: the argon2id hasher behind its admission gate, and
 // the signup, verify and login rules, which build verify links with the

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/pkg/pgtest"
 	"github.com/kairos-platform/identity/pkg/testkit"
+	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 )
 
 // service is one auth-api started through run, as main would.
@@ -36,6 +40,7 @@ func start(t *testing.T, env map[string]string) *service {
 	full := map[string]string{
 		"HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "HASH_CONCURRENCY": "2",
 		"IP_RATE_LIMIT_RPS": "0", "SHUTDOWN_TIMEOUT": "30s", "PUBLIC_URL": "http://localhost:8080",
+		"JWT_SIGNING_KEYS_FILE": keyFile(t),
 	}
 	for k, v := range env {
 		full[k] = v
@@ -68,6 +73,24 @@ func start(t *testing.T, env map[string]string) *service {
 	}
 	testkit.Eventually(t, "ready", func() bool { return s.status(t, s.admin+"/readyz") == 200 })
 	return s
+}
+
+// keyFile writes a bundle of the given PEM keys (a fresh ES256 key when
+// none) and returns its path, for JWT_SIGNING_KEYS_FILE.
+func keyFile(t *testing.T, pems ...[]byte) string {
+	t.Helper()
+	if len(pems) == 0 {
+		k, err := tokens.Generate(tokens.TypeES256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pems = [][]byte{k}
+	}
+	path := filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(path, bytes.Join(pems, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func (s *service) status(t *testing.T, url string) int {
@@ -133,6 +156,13 @@ func streamEvents(t *testing.T, natsURL string, n int) ([]events.Event, []string
 	return evs, ids
 }
 
+type loginAnswer struct {
+	Message      string `json:"message"`
+	AuthID       string `json:"auth_id"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
 func tokenFrom(t *testing.T, verifyURL string) string {
 	t.Helper()
 	tok, ok := strings.CutPrefix(verifyURL, "http://localhost:8080/api/verify/")
@@ -163,8 +193,10 @@ func TestServiceWalk(t *testing.T) {
 		t.Fatalf("verify: %d %s", code, body)
 	}
 	code, body = s.post(t, "/api/login", `{"email":"John@Example.com","password":"correct-horse-42"}`)
-	if want := `{"message":"Login successful","auth_id":"` + ev.User.UID + `"}`; code != 200 || body != want {
-		t.Fatalf("login: %d %s, want %s", code, body, want)
+	var login loginAnswer
+	if err := json.Unmarshal([]byte(body), &login); err != nil || code != 200 || login.Message != "Login successful" ||
+		login.AuthID != ev.User.UID || login.AccessToken == "" || login.RefreshToken == "" {
+		t.Fatalf("login: %d %s", code, body)
 	}
 
 	_, metrics := s.get(t, s.admin+"/metrics")
@@ -293,7 +325,7 @@ func TestGracefulShutdownWithRequestInFlight(t *testing.T) {
 func TestServeRefusesAStaleSchemaAndMigrateFixesIt(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t, pgtest.Template{Fingerprint: "empty-v1", Migrate: func(context.Context, string) error { return nil }})
-	env := getenvFrom(map[string]string{"DATABASE_URL": url, "HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "NATS_URL": "nats://127.0.0.1:1"})
+	env := getenvFrom(map[string]string{"DATABASE_URL": url, "JWT_SIGNING_KEYS_FILE": keyFile(t), "HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0", "NATS_URL": "nats://127.0.0.1:1"})
 	err := run(context.Background(), []string{"auth-api"}, env, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "auth-api migrate") {
 		t.Fatalf("serve on an empty database: %v, want a refusal naming `auth-api migrate`", err)
@@ -308,7 +340,7 @@ func TestServeRefusesAStaleSchemaAndMigrateFixesIt(t *testing.T) {
 	if !strings.Contains(out.String(), "migrations applied") {
 		t.Fatalf("migrate output: %s", out.String())
 	}
-	s := start(t, map[string]string{"DATABASE_URL": url, "NATS_URL": "nats://127.0.0.1:1"})
+	s := start(t, map[string]string{"DATABASE_URL": url, "NATS_URL": natstest.New(t).URL()})
 	if err := s.stopped(t); err != nil {
 		t.Fatal(err)
 	}

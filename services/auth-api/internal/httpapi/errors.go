@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/revocation"
+	"github.com/kairos-platform/identity/services/auth-api/internal/session"
+	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 )
 
 // answer is what an error becomes: the status, the body, Retry-After in
@@ -17,6 +20,7 @@ import (
 type answer struct {
 	status     int
 	body       any
+	challenge  bool // WWW-Authenticate: Bearer (RFC 6750)
 	retryAfter int
 	result     string
 	logLevel   slog.Level
@@ -57,6 +61,12 @@ func (e *rateLimitedError) Error() string { return "rate limited" }
 // a restarting PostgreSQL is usually back within seconds.
 const unavailableRetry = 2 * time.Second
 
+// The 401 bodies of bad refresh and access tokens.
+const (
+	msgBadRefresh = "Invalid refresh token"
+	msgBadAccess  = "Invalid or expired access token"
+)
+
 type message struct {
 	Message string `json:"message"`
 }
@@ -96,6 +106,30 @@ func (a *api) answerFor(err error) answer {
 	case errors.Is(err, auth.ErrOverloaded):
 		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(a.overloadRetry), result: "overloaded",
 			body: message{"The service is busy. Try again shortly."}}
+	case errors.Is(err, session.ErrRefreshReused): // the session is revoked; told like any bad token
+		return answer{status: http.StatusUnauthorized, body: message{msgBadRefresh}, result: session.OutcomeReuseRevoked}
+	case errors.Is(err, session.ErrRefreshExpired):
+		return answer{status: http.StatusUnauthorized, body: message{msgBadRefresh}, result: session.OutcomeExpired}
+	case errors.Is(err, session.ErrRefreshInvalid):
+		return answer{status: http.StatusUnauthorized, body: message{msgBadRefresh}, result: session.OutcomeInvalid}
+	// Forged, expired and revoked access tokens get one answer: which it was
+	// is for the metrics, not for whoever holds the token.
+	case errors.Is(err, tokens.ErrExpired):
+		return answer{status: http.StatusUnauthorized, body: message{msgBadAccess}, challenge: true, result: "expired"}
+	case errors.Is(err, tokens.ErrInvalid):
+		return answer{status: http.StatusUnauthorized, body: message{msgBadAccess}, challenge: true, result: "invalid"}
+	case errors.Is(err, revocation.ErrRevoked):
+		return answer{status: http.StatusUnauthorized, body: message{msgBadAccess}, challenge: true, result: "revoked"}
+	case errors.Is(err, revocation.ErrUnverifiable):
+		// Stale feed and no database: never a 200, and not the client's
+		// fault either. Before ErrUnavailable, which it may wrap.
+		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(unavailableRetry), result: "unavailable",
+			body:   message{"The service is temporarily unavailable. Try again shortly."},
+			logMsg: "cannot vouch for a session: revocation feed stale and database unavailable", logLevel: slog.LevelWarn}
+	case errors.Is(err, session.ErrNotFound):
+		return answer{status: http.StatusNotFound, body: message{"Session not found."}, result: "not_found"}
+	case errors.Is(err, session.ErrUnknownScope):
+		return answer{status: http.StatusBadRequest, body: map[string][]string{"scope": {`Must be "this", "others" or "all".`}}, result: "invalid"}
 	case errors.Is(err, auth.ErrUnavailable):
 		// Logged: an operator wants to know, though the client is told to retry.
 		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(unavailableRetry), result: "error",
@@ -112,6 +146,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) string {
 	ans := a.answerFor(err)
 	if ans.logMsg != "" {
 		a.log.Log(r.Context(), ans.logLevel, ans.logMsg, "request_id", requestID(r.Context()), "error", err)
+	}
+	if ans.challenge {
+		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
 	if ans.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ans.retryAfter))

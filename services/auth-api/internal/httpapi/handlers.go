@@ -86,6 +86,7 @@ type loginRequest struct {
 type loginResponse struct {
 	Message string `json:"message"`
 	AuthID  string `json:"auth_id"`
+	tokenResponse
 }
 
 func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error) {
@@ -101,7 +102,11 @@ func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error
 	if err != nil {
 		return "", err
 	}
-	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid})
+	tokens, err := a.startSession(r, uid)
+	if err != nil {
+		return "", err
+	}
+	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid, tokenResponse: tokens})
 	return "ok", nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kairos-platform/identity/migrations/migrationstest"
+	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/telemetry"
 	"github.com/kairos-platform/identity/pkg/testkit"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
@@ -24,6 +25,9 @@ import (
 	"github.com/kairos-platform/identity/services/auth-api/internal/hashing"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/internal/postgres"
+	"github.com/kairos-platform/identity/services/auth-api/internal/revocation"
+	"github.com/kairos-platform/identity/services/auth-api/internal/session"
+	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
@@ -38,6 +42,24 @@ type harness struct {
 	reg     *prometheus.Registry
 	logs    *testkit.LogBuffer
 	spec    routers.Router
+
+	list      *revocation.List
+	authority *tokens.Authority
+	keyPEM    []byte
+}
+
+// testKeys is a fresh ES256 signing key, as PEM and parsed.
+func testKeys(t testing.TB) ([]byte, *tokens.KeySet) {
+	t.Helper()
+	pem, err := tokens.Generate(tokens.TypeES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := tokens.ParseKeys(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem, ks
 }
 
 type option func(*httpapi.Options)
@@ -65,7 +87,24 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := postgres.New(pool)
+	keyPEM, keys := testKeys(t)
+	authority := tokens.NewAuthority(keys, tokens.Config{Issuer: "http://localhost:8080", Audience: "kairos", TTL: 10 * time.Minute, Leeway: 5 * time.Second}, time.Now)
+	list := revocation.New(11 * time.Minute)
+	// No feed in these tests: the list is declared current for an hour, so
+	// the deny-list decides (TestStaleFeed makes it stale).
+	list.Heard(time.Now())
+	jwks, _ := keys.JWKS()
+	discovery, _ := keys.Discovery("http://localhost:8080")
 	o := httpapi.Options{
+		Sessions: &session.Service{Store: store, Issuer: authority,
+			Config:  session.Config{RefreshTTL: time.Hour, MaxAge: 2 * time.Hour, ReuseGrace: 10 * time.Second, AccessTTL: 10 * time.Minute},
+			Applied: func(r events.Revocation) { list.Apply(r, time.Now()) }},
+		Checker:            &revocation.Checker{Tokens: authority, List: list, DB: store, MaxLag: time.Hour, Now: time.Now},
+		Directory:          store,
+		JWKS:               jwks,
+		Discovery:          discovery,
+		DocumentMaxAge:     5 * time.Minute,
 		Auth:               svc,
 		Policy:             auth.Policy{MinPasswordLength: 8, Common: passwords.Common()},
 		OverloadRetryAfter: 2 * time.Second,
@@ -79,7 +118,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t)}
+	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t), list: list, authority: authority, keyPEM: keyPEM}
 }
 
 // loadSpec reads openapi.yaml; every response a test receives through do is
@@ -130,9 +169,10 @@ func (h *harness) do(t testing.TB, rq request) *httptest.ResponseRecorder {
 
 func (h *harness) validate(t testing.TB, req *http.Request, rec *httptest.ResponseRecorder) {
 	t.Helper()
-	// The spec's paths end in a slash; the API takes them with or without.
+	// The spec's paths end in a slash (but for /.well-known/ names); the API
+	// takes them with or without.
 	vreq := req.Clone(context.Background())
-	if !strings.HasSuffix(vreq.URL.Path, "/") {
+	if !strings.HasSuffix(vreq.URL.Path, "/") && !strings.HasPrefix(vreq.URL.Path, "/.well-known/") {
 		vreq.URL.Path += "/"
 	}
 	route, params, err := h.spec.FindRoute(vreq)

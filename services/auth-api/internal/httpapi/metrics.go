@@ -11,7 +11,15 @@ type metrics struct {
 	inFlight prometheus.Gauge
 
 	signups, logins, verifications, resends results
-	forgots, resets                         results
+
+	// Sessions: tokens issued by grant (login, refresh), refreshes and
+	// ingress checks by outcome, and the other session endpoints.
+	issued            *prometheus.CounterVec
+	refreshes, checks results
+	me, logouts       results
+	sessions, sessDel results
+	jwks, discovery   results
+	forgots, resets   results
 }
 
 // results is a counter whose label values are a fixed set; anything else is
@@ -40,7 +48,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "HTTP requests being served.",
 		}),
 	}
-	cs := []prometheus.Collector{m.duration, m.inFlight}
+	m.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kairos_access_tokens_issued_total", Help: "Access tokens issued, by grant (login, refresh).",
+	}, []string{"grant"})
+	m.issued.WithLabelValues("login")
+	m.issued.WithLabelValues("refresh")
+	cs := []prometheus.Collector{m.duration, m.inFlight, m.issued}
 	for _, c := range []struct {
 		dst    *results
 		name   string
@@ -60,6 +73,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"ok", "invalid", "rate_limited", "error"}},
 		{&m.resets, "kairos_password_resets_total", "Password reset requests by result.",
 			[]string{"ok", "invalid", "rate_limited", "overloaded", "error"}},
+		{&m.refreshes, "kairos_token_refreshes_total", "Refresh-token presentations by outcome.",
+			[]string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}},
+		{&m.checks, "kairos_auth_checks_total", "Ingress checks (GET /api/auth/check) by outcome; ok_db: vouched for by PostgreSQL while the revocation feed was stale.",
+			[]string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}},
 	} {
 		vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, []string{"result"})
 		allowed := map[string]bool{}
@@ -70,6 +87,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		*c.dst = results{vec: vec, allowed: allowed}
 		cs = append(cs, vec)
 	}
+	// The other session endpoints share one counter, by endpoint.
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kairos_session_requests_total", Help: "Requests to the session endpoints by endpoint and result.",
+	}, []string{"endpoint", "result"})
+	for _, e := range []struct {
+		dst  *results
+		name string
+	}{{&m.me, "me"}, {&m.logouts, "logout"}, {&m.sessions, "sessions"}, {&m.sessDel, "session_delete"}, {&m.jwks, "jwks"}, {&m.discovery, "discovery"}} {
+		curried := vec.MustCurryWith(prometheus.Labels{"endpoint": e.name})
+		allowed := map[string]bool{}
+		for _, v := range []string{"ok", "invalid", "expired", "revoked", "not_found", "rate_limited", "unavailable", "error"} {
+			curried.WithLabelValues(v)
+			allowed[v] = true
+		}
+		*e.dst = results{vec: curried, allowed: allowed}
+	}
+	cs = append(cs, vec)
 	if reg != nil {
 		for _, c := range cs {
 			if err := reg.Register(c); err != nil {

@@ -139,7 +139,7 @@ func tagRoute(next http.Handler) http.Handler {
 // routes are declared with it, as the seed's were.
 func withTrailingSlash(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/") {
+		if !strings.HasSuffix(r.URL.Path, "/") && !wellKnown(r.URL.Path) {
 			u := *r.URL
 			u.Path += "/"
 			u.RawPath = ""
@@ -150,6 +150,10 @@ func withTrailingSlash(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// wellKnown: RFC 8615 paths are exact names, without the slash the other
+// routes take optionally.
+func wellKnown(path string) bool { return strings.HasPrefix(path, "/.well-known/") }
 
 // shownRoute is a route template and the router's own pattern for its path.
 type shownRoute struct {
@@ -191,7 +195,10 @@ func shownRoutes(r *mux.Router) ([]shownRoute, error) {
 func hideToken(routes []shownRoute, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		shown := "/{unmatched}"
-		p := strings.TrimSuffix(r.URL.Path, "/") + "/" // as withTrailingSlash will
+		p := r.URL.Path
+		if !wellKnown(p) {
+			p = strings.TrimSuffix(p, "/") + "/" // as withTrailingSlash will
+		}
 		for _, route := range routes {
 			if route.path.MatchString(p) {
 				shown = route.template

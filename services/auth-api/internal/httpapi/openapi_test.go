@@ -17,6 +17,8 @@ func TestOpenAPIValidationHasTeeth(t *testing.T) {
 	spec := loadSpec(t)
 	for _, c := range []struct{ method, path string }{
 		{"POST", "/api/signup/"}, {"POST", "/api/login/"}, {"POST", "/api/verify/resend/"}, {"GET", "/api/verify/abc/"},
+		{"POST", "/api/token/refresh/"}, {"GET", "/api/me/"}, {"GET", "/api/sessions/"}, {"GET", "/api/auth/check/"},
+		{"GET", "/.well-known/jwks.json"}, {"GET", "/.well-known/openid-configuration"},
 	} {
 		req := httptest.NewRequest(c.method, "http://localhost:8080"+c.path, nil)
 		route, params, err := spec.FindRoute(req)

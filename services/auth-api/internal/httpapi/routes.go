@@ -50,6 +50,16 @@ type Options struct {
 	// OverloadRetryAfter is the Retry-After of a 503 for want of a hashing slot.
 	OverloadRetryAfter time.Duration
 
+	// Sessions: the session rules, the bearer-token checker, the account
+	// reads of signed-in users, and the public key documents with how long
+	// gateways may cache them.
+	Sessions       Sessions
+	Checker        Checker
+	Directory      Directory
+	JWKS           []byte
+	Discovery      []byte
+	DocumentMaxAge time.Duration
+
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
 	TracerProvider trace.TracerProvider
@@ -62,6 +72,9 @@ type api struct {
 	clientIP      ClientIP
 	redirectURL   *url.URL
 	overloadRetry time.Duration
+	sessions      Sessions
+	checker       Checker
+	directory     Directory
 	log           *slog.Logger
 	metrics       *metrics
 	pages         *pages
@@ -84,7 +97,8 @@ func New(o Options) (http.Handler, error) {
 		return nil, err
 	}
 	a := &api{pages: pg, auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
-		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m}
+		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m,
+		sessions: o.Sessions, checker: o.Checker, directory: o.Directory}
 
 	// Every route, declared with its trailing slash (optional for clients).
 	// resend comes before {token} so that it is not taken for a token.
@@ -98,6 +112,20 @@ func New(o Options) (http.Handler, error) {
 	r.Handle(routeForgot, a.endpoint(m.forgots, a.handleForgot)).Methods(http.MethodPost)
 	r.Handle(routeReset, a.endpoint(m.resets, a.handleReset)).Methods(http.MethodPost)
 	r.Handle(routeResetPage, a.endpoint(m.resets, a.handleResetPage)).Methods(http.MethodGet)
+	r.Handle("/api/token/refresh/", a.endpoint(m.refreshes, a.handleRefresh)).Methods(http.MethodPost)
+	r.Handle("/api/logout/", a.endpoint(m.logouts, a.handleLogout)).Methods(http.MethodPost)
+	r.Handle("/api/me/", a.endpoint(m.me, a.handleMe)).Methods(http.MethodGet)
+	r.Handle("/api/sessions/", a.endpoint(m.sessions, a.handleSessions)).Methods(http.MethodGet)
+	r.Handle("/api/sessions/{id}/", a.endpoint(m.sessDel, a.handleDeleteSession)).Methods(http.MethodDelete)
+	// Not limited per IP: an ingress calls the check from a few addresses
+	// on behalf of all its clients, and a check costs one signature
+	// verification. Any method: auth_request and ext_authz pass the
+	// client's on.
+	r.Handle("/api/auth/check/", a.unlimited(m.checks, a.handleCheck))
+	// Envoy's ext_authz (HTTP) appends the client's path to the check's.
+	r.Handle("/api/auth/check/{forwarded:.+}", a.unlimited(m.checks, a.handleCheck))
+	r.Handle(pathJWKS, a.unlimited(m.jwks, publicDocument(o.JWKS, o.DocumentMaxAge))).Methods(http.MethodGet)
+	r.Handle("/.well-known/openid-configuration", a.unlimited(m.discovery, publicDocument(o.Discovery, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errMethod(r.Method)) })
 
@@ -111,8 +139,8 @@ func New(o Options) (http.Handler, error) {
 		// Exact origins only and no credentials: never "*" with credentials.
 		h = cors.New(cors.Options{
 			AllowedOrigins: o.CORSOrigins,
-			AllowedMethods: []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders: []string{"Content-Type"},
+			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+			AllowedHeaders: []string{"Content-Type", "Authorization"},
 			MaxAge:         600,
 		}).Handler(h)
 	}

@@ -230,6 +230,10 @@ func (r *Relay) loop(ctx context.Context) {
 			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.StreamConfig(r.replicas, r.maxAge)); err != nil {
 				return
 			}
+			// session.revoked goes to its own stream (pkg/events).
+			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.SessionStreamConfig(r.replicas)); err != nil {
+				return
+			}
 			streamReady = true
 			continue
 		default:

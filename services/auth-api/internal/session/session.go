@@ -114,3 +114,12 @@ func StartedAt(id string) (time.Time, bool) {
 	sec, nsec := u.Time().UnixTime()
 	return time.Unix(sec, nsec).UTC(), true
 }
+
+// Profile is what GET /api/me shows of a session's owner.
+type Profile struct {
+	UID           string
+	Username      string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
+}
