@@ -171,6 +171,7 @@ func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometh
 	return auth.New(store, hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
 		ResetURL: httpapi.ResetURL(cfg.PublicURL, cfg.ResetRedirect), ResetTTL: cfg.ResetTTL, MailBudget: cfg.MailBudget,
+		EmailConfirmURL: httpapi.EmailConfirmURL(cfg.PublicURL), EmailChangeTTL: cfg.EmailChangeTTL,
 		Logger: logger, Registerer: reg,
 	})
 }

@@ -111,6 +111,9 @@ type Config struct {
 	// ResetURL makes the link of a password reset email for a token.
 	ResetURL func(token string) string
 	ResetTTL time.Duration // lifetime of a reset token
+	// EmailConfirmURL makes the link of an email change confirmation.
+	EmailConfirmURL func(token string) string
+	EmailChangeTTL  time.Duration // lifetime of an email change link
 	// MailBudget is the most emails a stranger can have sent to one address
 	// per hour (resend, repeated signup, forgot password, email change).
 	MailBudget       int
@@ -130,6 +133,7 @@ const (
 // Service applies the rules.
 type Service struct {
 	store    Store
+	accounts AccountStore // nil: no authenticated account changes
 	hasher   PasswordHasher
 	cfg      Config
 	lockouts prometheus.Counter
@@ -154,7 +158,11 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	if cfg.ResetTTL <= 0 {
 		cfg.ResetTTL = 30 * time.Minute
 	}
-	s := &Service{store: store, hasher: hasher, cfg: cfg,
+	if cfg.EmailChangeTTL <= 0 {
+		cfg.EmailChangeTTL = 24 * time.Hour
+	}
+	accounts, _ := store.(AccountStore) // the PostgreSQL store is both
+	s := &Service{store: store, accounts: accounts, hasher: hasher, cfg: cfg,
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kairos_login_lockouts_total",
 			Help: "Times an email entered the locked state after too many failed logins.",

@@ -229,3 +229,67 @@ func isLineControl(r rune) bool {
 func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }
+
+// PasswordChangeInput is a decoded password change request.
+type PasswordChangeInput struct {
+	Current, New *string
+}
+
+// PasswordChange is a validated password change request.
+type PasswordChange struct {
+	Current, New string
+}
+
+// ValidatePasswordChange checks the shape of the current password and the
+// rules of the new one.
+func (p Policy) ValidatePasswordChange(in PasswordChangeInput) (PasswordChange, error) {
+	var ve ValidationError
+	var c PasswordChange
+	if cur, ok := required(&ve, "current_password", in.Current); ok {
+		c.Current = cur
+		if cur == "" {
+			ve.add("current_password", msgBlank)
+		}
+	}
+	if pw, ok := required(&ve, "new_password", in.New); ok {
+		c.New = pw
+		p.checkPassword(&ve, "new_password", pw, "", "")
+	}
+	return c, ve.orNil()
+}
+
+// EmailChangeInput is a decoded email change request.
+type EmailChangeInput struct {
+	Password, NewEmail *string
+}
+
+// EmailChangeRequest is a validated email change request.
+type EmailChangeRequest struct {
+	Password, NewEmail string
+}
+
+// ValidateEmailChange checks an email change request.
+func (p Policy) ValidateEmailChange(in EmailChangeInput) (EmailChangeRequest, error) {
+	var ve ValidationError
+	var c EmailChangeRequest
+	if pw, ok := required(&ve, "password", in.Password); ok {
+		c.Password = pw
+		if pw == "" {
+			ve.add("password", msgBlank)
+		}
+	}
+	if e, ok := required(&ve, "new_email", in.NewEmail); ok {
+		c.NewEmail, _ = validEmail(&ve, e)
+	}
+	return c, ve.orNil()
+}
+
+// ValidatePresent checks that a string field is present and not blank.
+func (p Policy) ValidatePresent(field string, v *string) (string, error) {
+	var ve ValidationError
+	s, ok := required(&ve, field, v)
+	if ok && s == "" {
+		ve.add(field, msgBlank)
+	}
+	return s, ve.orNil()
+}

@@ -18,6 +18,10 @@ type Auth interface {
 	Resend(ctx context.Context, email string) error
 	Forgot(ctx context.Context, email string) error
 	ResetPassword(ctx context.Context, token, password string) error
+	ChangePassword(ctx context.Context, uid, sessionID, current, next string) error
+	RequestEmailChange(ctx context.Context, uid, password, newEmail string) error
+	ConfirmEmail(ctx context.Context, token string) error
+	DeleteAccount(ctx context.Context, uid, password string) error
 }
 
 // Success messages, word for word the seed's where the seed had them.

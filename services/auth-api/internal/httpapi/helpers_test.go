@@ -83,6 +83,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	svc, err := auth.New(postgres.New(pool), hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
 		ResetURL: httpapi.ResetURL("http://localhost:8080/", nil), ResetTTL: 30 * time.Minute, MailBudget: 5,
+		EmailConfirmURL: httpapi.EmailConfirmURL("http://localhost:8080/"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,8 @@ type metrics struct {
 	sessions, sessDel results
 	jwks, discovery   results
 	forgots, resets   results
+	// Authenticated account changes and the email confirmation link.
+	pwChanges, emailChanges, emailConfirms, deletions results
 }
 
 // results is a counter whose label values are a fixed set; anything else is
@@ -72,7 +74,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		{&m.forgots, "kairos_password_forgot_total", "Forgot-password requests by result (unknown addresses answered and counted like ok).",
 			[]string{"ok", "invalid", "rate_limited", "error"}},
 		{&m.resets, "kairos_password_resets_total", "Password reset requests by result.",
-			[]string{"ok", "invalid", "rate_limited", "overloaded", "error"}},
+			[]string{"ok", "page", "invalid", "rate_limited", "overloaded", "error"}},
+		{&m.pwChanges, "kairos_password_changes_total", "Password change requests by result.",
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "error"}},
+		{&m.emailChanges, "kairos_email_change_requests_total", "Email change requests by result (a taken address answered and counted like ok).",
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "error"}},
+		{&m.emailConfirms, "kairos_email_change_confirmations_total", "Email change confirmation links by result.",
+			[]string{"ok", "invalid", "rate_limited", "error"}},
+		{&m.deletions, "kairos_account_deletions_total", "Account deletion requests by result.",
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "error"}},
 		{&m.refreshes, "kairos_token_refreshes_total", "Refresh-token presentations by outcome.",
 			[]string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}},
 		{&m.checks, "kairos_auth_checks_total", "Ingress checks (GET /api/auth/check) by outcome; ok_db: vouched for by PostgreSQL while the revocation feed was stale.",

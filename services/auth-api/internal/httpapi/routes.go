@@ -112,9 +112,13 @@ func New(o Options) (http.Handler, error) {
 	r.Handle(routeForgot, a.endpoint(m.forgots, a.handleForgot)).Methods(http.MethodPost)
 	r.Handle(routeReset, a.endpoint(m.resets, a.handleReset)).Methods(http.MethodPost)
 	r.Handle(routeResetPage, a.endpoint(m.resets, a.handleResetPage)).Methods(http.MethodGet)
+	r.Handle(routePasswordChange, a.endpoint(m.pwChanges, a.handlePasswordChange)).Methods(http.MethodPost)
+	r.Handle(routeEmailChange, a.endpoint(m.emailChanges, a.handleEmailChange)).Methods(http.MethodPost)
+	r.Handle(routeEmailConfirm, a.endpoint(m.emailConfirms, a.handleEmailConfirm)).Methods(http.MethodGet)
 	r.Handle("/api/token/refresh/", a.endpoint(m.refreshes, a.handleRefresh)).Methods(http.MethodPost)
 	r.Handle("/api/logout/", a.endpoint(m.logouts, a.handleLogout)).Methods(http.MethodPost)
 	r.Handle("/api/me/", a.endpoint(m.me, a.handleMe)).Methods(http.MethodGet)
+	r.Handle("/api/me/", a.endpoint(m.deletions, a.handleDeleteMe)).Methods(http.MethodDelete)
 	r.Handle("/api/sessions/", a.endpoint(m.sessions, a.handleSessions)).Methods(http.MethodGet)
 	r.Handle("/api/sessions/{id}/", a.endpoint(m.sessDel, a.handleDeleteSession)).Methods(http.MethodDelete)
 	// Not limited per IP: an ingress calls the check from a few addresses

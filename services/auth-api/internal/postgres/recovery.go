@@ -29,7 +29,7 @@ func recipientOf(ev events.Event) string {
 // One upsert, so concurrent requests on every replica all count; a window
 // older than an hour starts again at 1.
 func spendMailBudget(ctx context.Context, q querier, address string, limit int) (bool, error) {
-	key := sha256.Sum256([]byte(auth.NormalizeEmail(address)))
+	key := budgetKey(address)
 	var sent int
 	err := q.QueryRow(ctx, `
 		INSERT INTO mail_budget (address_hash, window_start, sent) VALUES ($1, now(), 1)
@@ -41,6 +41,11 @@ func spendMailBudget(ctx context.Context, q querier, address string, limit int) 
 		return false, fmt.Errorf("mail budget: %w", err)
 	}
 	return limit <= 0 || sent <= limit, nil
+}
+
+// budgetKey is the mail budget's key of an address: no address in clear.
+func budgetKey(address string) [32]byte {
+	return sha256.Sum256([]byte(auth.NormalizeEmail(address)))
 }
 
 // PruneMailBudget deletes windows that ended before now: they hold nothing
