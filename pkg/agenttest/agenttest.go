@@ -42,7 +42,8 @@ type Server struct {
 	mu       sync.Mutex
 	calls    []Call
 	users    map[string]User
-	status   int // when non-zero, every call answers this
+	status   int            // when non-zero, every call answers this
+	byMethod map[string]int // when set for a method, its calls answer this
 	failNext []int
 	delay    time.Duration
 	notify   chan struct{}
@@ -72,6 +73,24 @@ func (s *Server) SetStatus(status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status = status
+}
+
+// SetMethodStatus makes every call with method answer status (0 restores
+// normal behaviour), e.g. PATCH failing while creations succeed.
+func (s *Server) SetMethodStatus(method string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byMethod == nil {
+		s.byMethod = map[string]int{}
+	}
+	s.byMethod[method] = status
+}
+
+// Forget drops a user, as if the Agent had lost or removed it.
+func (s *Server) Forget(uid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.users, uid)
 }
 
 // SetDelay makes every call wait d before answering (0 for none).
@@ -124,6 +143,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	delay := s.delay
 	status := s.status
+	if st := s.byMethod[r.Method]; st != 0 && status == 0 {
+		status = st
+	}
 	if len(s.failNext) > 0 {
 		status, s.failNext = s.failNext[0], s.failNext[1:]
 	}
@@ -167,6 +189,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call.Status = status
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
+	close(s.notify) // waiters look again after every call
+	s.notify = make(chan struct{})
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -195,7 +219,7 @@ func (s *Server) change(method, uid string, body User) (int, any) {
 	return http.StatusNoContent, nil
 }
 
-// WaitFor blocks until cond holds for the users (checked at every change)
+// WaitFor blocks until cond holds for the users (checked after every call)
 // or ctx ends.
 func (s *Server) WaitFor(ctx context.Context, cond func(map[string]User) bool) error {
 	for {
