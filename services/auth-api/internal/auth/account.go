@@ -32,8 +32,9 @@ type AccountStore interface {
 	RequestEmailChange(ctx context.Context, uid, newEmail string, build func(a Account, taken bool) EmailChange) error
 	// ConfirmEmailChange uses the live token with this hash and moves its
 	// account to the new address, verified, writing event(account, old
-	// address). ErrTokenInvalid when the token is not live or the address
-	// was taken meanwhile.
+	// address). A token used before, within its lifetime, is success with
+	// nothing written. ErrTokenInvalid when the token is unknown, revoked or
+	// expired, or the address was taken meanwhile.
 	ConfirmEmailChange(ctx context.Context, hash []byte, now time.Time, event func(a Account, previous string) events.Event) error
 	// DeleteAccount revokes every session of uid, deletes the account and
 	// everything keyed by it, and writes event(account).

@@ -88,7 +88,7 @@ func TestForgotAndReset(t *testing.T) {
 	if err := e.svc.ResetPassword(ctx, resetToken(t, first), "new-pass-456"); !errors.Is(err, auth.ErrTokenInvalid) {
 		t.Fatalf("older token: %v, want ErrTokenInvalid", err)
 	}
-	// A successful login does not revoke it; the reset works.
+	// The newest works once.
 	tok := resetToken(t, ev)
 	if err := e.svc.ResetPassword(ctx, tok, "new-pass-456"); err != nil {
 		t.Fatal(err)
@@ -209,4 +209,22 @@ func sumCounter(t *testing.T, e *env, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// A login between the request and the reset does not revoke the link.
+func TestLoginKeepsResetLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cheap)
+	ctx := context.Background()
+	verified(t, e, "dee@example.com", "old-pass-123")
+	if err := e.svc.Forgot(ctx, "dee@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Login(ctx, auth.Login{Email: "dee@example.com", Password: "old-pass-123"}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := lastOfType(t, e, events.PasswordResetRequested)
+	if err := e.svc.ResetPassword(ctx, resetToken(t, ev), "new-pass-456"); err != nil {
+		t.Fatalf("reset after a login: %v", err)
+	}
 }

@@ -112,6 +112,16 @@ func (s *Store) ConfirmEmailChange(ctx context.Context, hash []byte, now time.Ti
 			WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
 			RETURNING uid::text, new_email`, hash, now).Scan(&uid, &newEmail)
 		if errors.Is(err, pgx.ErrNoRows) {
+			// Used already, within its lifetime: the change is made (a mail
+			// scanner opened the link first), so the person's click succeeds.
+			var applied bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM email_change_tokens
+				WHERE token_hash = $1 AND used_at IS NOT NULL AND expires_at > $2)`, hash, now).Scan(&applied); err != nil {
+				return fmt.Errorf("email change token state: %w", err)
+			}
+			if applied {
+				return nil
+			}
 			return auth.ErrTokenInvalid
 		}
 		if err != nil {
