@@ -41,8 +41,9 @@ func TestDockerfiles(t *testing.T) {
 			}
 
 			build, final := stages[0], stages[len(stages)-1]
-			if !strings.HasPrefix(build.BaseName, "golang:1.26") {
-				t.Errorf("build stage FROM %s, want golang:1.26", build.BaseName)
+			// The images build with the workspace's toolchain (go.work's toolchain line).
+			if want := "golang:" + workspaceToolchain(t); build.BaseName != want {
+				t.Errorf("build stage FROM %s, want %s", build.BaseName, want)
 			}
 			if final.BaseName != "gcr.io/distroless/static-debian12:nonroot" && final.BaseName != "scratch" {
 				t.Errorf("final stage FROM %s, want distroless static or scratch", final.BaseName)
@@ -118,4 +119,16 @@ func line(loc []parser.Range) int {
 		return 0
 	}
 	return loc[0].Start.Line
+}
+
+// workspaceToolchain is the Go version of go.work's toolchain line ("1.27.3").
+func workspaceToolchain(t *testing.T) string {
+	t.Helper()
+	for _, line := range strings.Split(string(readFile(t, "go.work")), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "toolchain go"); ok {
+			return v
+		}
+	}
+	t.Fatal("go.work has no toolchain line")
+	return ""
 }

@@ -26,6 +26,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -202,21 +203,23 @@ func mustRender(t *testing.T, envFile string, overrides ...map[string]any) rende
 
 // apiTypes maps apiVersion/kind to a new value of its Go type: every kind the chart may render.
 var apiTypes = map[string]func() any{
-	"v1/ConfigMap":                            func() any { return new(corev1.ConfigMap) },
-	"v1/Secret":                               func() any { return new(corev1.Secret) },
-	"v1/Service":                              func() any { return new(corev1.Service) },
-	"v1/ServiceAccount":                       func() any { return new(corev1.ServiceAccount) },
-	"v1/Pod":                                  func() any { return new(corev1.Pod) },
-	"apps/v1/Deployment":                      func() any { return new(appsv1.Deployment) },
-	"batch/v1/Job":                            func() any { return new(batchv1.Job) },
-	"networking.k8s.io/v1/Ingress":            func() any { return new(networkingv1.Ingress) },
-	"networking.k8s.io/v1/NetworkPolicy":      func() any { return new(networkingv1.NetworkPolicy) },
-	"autoscaling/v2/HorizontalPodAutoscaler":  func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
-	"policy/v1/PodDisruptionBudget":           func() any { return new(policyv1.PodDisruptionBudget) },
-	"monitoring.coreos.com/v1/ServiceMonitor": func() any { return new(monitoringv1.ServiceMonitor) },
-	"monitoring.coreos.com/v1/PrometheusRule": func() any { return new(monitoringv1.PrometheusRule) },
-	"apps/v1/StatefulSet":                     func() any { return new(appsv1.StatefulSet) },
-	"networking.k8s.io/v1/IngressClass":       func() any { return new(networkingv1.IngressClass) },
+	"v1/ConfigMap":                                  func() any { return new(corev1.ConfigMap) },
+	"v1/Secret":                                     func() any { return new(corev1.Secret) },
+	"v1/Service":                                    func() any { return new(corev1.Service) },
+	"v1/ServiceAccount":                             func() any { return new(corev1.ServiceAccount) },
+	"v1/Pod":                                        func() any { return new(corev1.Pod) },
+	"apps/v1/Deployment":                            func() any { return new(appsv1.Deployment) },
+	"batch/v1/Job":                                  func() any { return new(batchv1.Job) },
+	"networking.k8s.io/v1/Ingress":                  func() any { return new(networkingv1.Ingress) },
+	"networking.k8s.io/v1/NetworkPolicy":            func() any { return new(networkingv1.NetworkPolicy) },
+	"autoscaling/v2/HorizontalPodAutoscaler":        func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
+	"policy/v1/PodDisruptionBudget":                 func() any { return new(policyv1.PodDisruptionBudget) },
+	"monitoring.coreos.com/v1/ServiceMonitor":       func() any { return new(monitoringv1.ServiceMonitor) },
+	"monitoring.coreos.com/v1/PrometheusRule":       func() any { return new(monitoringv1.PrometheusRule) },
+	"apps/v1/StatefulSet":                           func() any { return new(appsv1.StatefulSet) },
+	"networking.k8s.io/v1/IngressClass":             func() any { return new(networkingv1.IngressClass) },
+	"gateway.networking.k8s.io/v1/HTTPRoute":        func() any { return new(gatewayv1.HTTPRoute) },
+	"gateway.envoyproxy.io/v1alpha1/SecurityPolicy": func() any { return new(securityPolicy) },
 }
 
 // decodeStrict decodes one YAML document into its API type the way the API server's strict field

@@ -2,6 +2,8 @@ module github.com/kairos-platform/identity/migrations
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/kairos-platform/identity/pkg v0.0.0-00010101000000-000000000000

@@ -2,6 +2,8 @@ module github.com/kairos-platform/identity/tools
 
 go 1.26.8
 
+toolchain go1.27.3
+
 replace (
 	github.com/kairos-platform/identity/migrations => ../migrations
 	github.com/kairos-platform/identity/pkg => ../pkg

@@ -18,8 +18,12 @@ GOVULNCHECK_VERSION=${GOVULNCHECK_VERSION:-v1.9.0}
 cache="$root/.cache"
 db="$cache/vulndb"
 # govulncheck must be built by the Go that runs it (it type-checks that Go's
-# standard library), so each toolchain gets its own binaries.
-bin="$cache/bin/$(go env GOVERSION)"
+# standard library), so each toolchain gets its own binaries. The Go chosen at
+# the root (go.work's toolchain line under GOTOOLCHAIN=auto) is pinned for the
+# builds below too, which run outside the workspace.
+GOTOOLCHAIN=$(go env GOVERSION)
+export GOTOOLCHAIN
+bin="$cache/bin/$GOTOOLCHAIN"
 
 if [ "$#" -eq 0 ]; then
   echo "usage: $0 MODULE_DIR..." >&2

@@ -41,11 +41,15 @@ const (
 	// UserDeleted: the account and everything keyed by it are gone; User is
 	// what it was, for the goodbye email and the Agent.
 	UserDeleted = "user.deleted"
+	// LoginAttackSuspected: the account reached the account-wide ceiling of
+	// failed logins from untrusted sources; the owner is told once, and that
+	// their known devices still work.
+	LoginAttackSuspected = "user.login_attack_suspected"
 )
 
 // Types lists every subject the stream carries, in a stable order, so that
 // consumers and metrics can enumerate them.
-var Types = []string{UserCreated, VerificationRequested, SignupDuplicate,
+var Types = []string{UserCreated, VerificationRequested, SignupDuplicate, LoginAttackSuspected,
 	PasswordResetRequested, PasswordChanged, EmailChangeRequested, EmailChanged, UserDeleted}
 
 // User is the account an event is about.

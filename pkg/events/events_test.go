@@ -57,6 +57,10 @@ func TestDecodeRejects(t *testing.T) {
 	if _, err := events.Decode([]byte(dup)); err != nil {
 		t.Fatalf("duplicate-signup event without link and with an unknown field: %v", err)
 	}
+	attack := `{"id":"e","type":"user.login_attack_suspected","version":1,"user":{"uid":"u","email":"e"}}`
+	if _, err := events.Decode([]byte(attack)); err != nil {
+		t.Fatalf("login-attack notice without link: %v", err)
+	}
 }
 
 func FuzzDecode(f *testing.F) {

@@ -88,3 +88,49 @@ func TestAdminRoutes(t *testing.T) {
 		}
 	}
 }
+
+// Probes that use HEAD get the status without a body; a wrong method is a
+// 405 that names the methods the path takes.
+func TestAdminMethods(t *testing.T) {
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := startApp(t, ctx, lifecycle.App{Admin: ln, Checks: []lifecycle.Check{
+		{Name: "postgres", Ready: func(context.Context) error { return nil }},
+	}})
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + ln.Addr().String()
+
+	tests := []struct {
+		method, path string
+		wantCode     int
+		wantAllow    string
+	}{
+		{http.MethodHead, "/healthz", 200, ""},
+		{http.MethodHead, "/readyz", 200, ""},
+		{http.MethodHead, "/metrics", 200, ""},
+		{http.MethodPost, "/healthz", 405, "GET, HEAD"},
+		{http.MethodDelete, "/readyz", 405, "GET, HEAD"},
+		{http.MethodPut, "/metrics", 405, "GET, HEAD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, base+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantCode || resp.Header.Get("Allow") != tt.wantAllow {
+				t.Fatalf("%s %s = %d Allow %q, want %d Allow %q", tt.method, tt.path,
+					resp.StatusCode, resp.Header.Get("Allow"), tt.wantCode, tt.wantAllow)
+			}
+			if tt.method == http.MethodHead && len(b) != 0 {
+				t.Errorf("HEAD answered with a body: %q", b)
+			}
+		})
+	}
+}

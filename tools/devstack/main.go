@@ -160,6 +160,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	// The services, as child processes with their output prefixed. Their
 	// settings pass through from the environment; devstack wires the rest.
+	keyDir, err := os.MkdirTemp("", "kairos-devstack-keys-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(keyDir)
+	deviceKeys, err := stack.WriteDeviceKeyFile(keyDir)
+	if err != nil {
+		return err
+	}
 	// A throwaway signing key, kept in .cache so that tokens survive a
 	// restart; JWT_SIGNING_KEYS_FILE from the environment wins.
 	keyFile := filepath.Join(root, ".cache", "devstack", "jwt-signing-keys.pem")
@@ -167,7 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("signing key %s: %w", keyFile, err)
 	}
 	authEnv, passed, ignored := childEnv(getenv,
-		[]string{"PUBLIC_URL=" + localURL(opts.httpAddr), "JWT_SIGNING_KEYS_FILE=" + keyFile},
+		[]string{"PUBLIC_URL=" + localURL(opts.httpAddr), "DEVICE_COOKIE_KEY_FILE=" + deviceKeys, "JWT_SIGNING_KEYS_FILE=" + keyFile},
 		[]string{"DATABASE_URL=" + dbURL, "NATS_URL=" + natsURL, "HTTP_ADDR=" + opts.httpAddr, "ADMIN_ADDR=" + opts.adminAddr})
 	if note := envNote(passed, ignored); note != "" {
 		out.line("devstack", note)

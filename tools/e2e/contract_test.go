@@ -36,7 +36,11 @@ var (
 	loginResults        = []string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "error"}
 	verificationResults = []string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}
 	resendResults       = []string{"ok", "invalid", "rate_limited", "error"}
-	subjects            = []string{"user.created", "user.verification_requested", "user.signup_duplicate"}
+	subjects            = []string{"user.created", "user.verification_requested", "user.signup_duplicate", "user.login_attack_suspected"}
+	refreshResults      = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}
+	checkResults        = []string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}
+	sessionEndpoints    = []string{"me", "logout", "sessions", "session_delete", "jwks", "discovery"}
+	sessionResults      = []string{"ok", "invalid", "expired", "revoked", "not_found", "rate_limited", "unavailable", "error"}
 	consumers           = []string{"email", "agent"}
 	messageResults      = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
 	agentClasses        = []string{"2xx", "4xx", "5xx", "error"}
@@ -67,20 +71,28 @@ var contract = []metricSpec{
 	{name: "kairos_logins_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": loginResults}},
 	{name: "kairos_verifications_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": verificationResults}},
 	{name: "kairos_verification_resends_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": resendResults}},
-	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
+	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{"kind": {"source", "device", "account"}}},
 	{name: "kairos_password_hash_duration_seconds", kind: "histogram", service: authAPI, values: map[string][]string{"op": {"hash", "verify"}}},
 	{name: "kairos_password_hash_wait_seconds", kind: "histogram", service: authAPI},
 	{name: "kairos_password_hash_slot_timeouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
 
+	// auth-api: sessions.
+	{name: "kairos_access_tokens_issued_total", kind: "counter", service: authAPI, precreated: map[string][]string{"grant": {"login", "refresh"}}},
+	{name: "kairos_token_refreshes_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": refreshResults}},
+	{name: "kairos_auth_checks_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": checkResults}},
+	{name: "kairos_session_requests_total", kind: "counter", service: authAPI, precreated: map[string][]string{"endpoint": sessionEndpoints, "result": sessionResults}},
+	{name: "kairos_revocation_denylist_entries", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
+	{name: "kairos_revocation_feed_lag_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
+
 	// auth-api: outbox relay.
 	{name: "kairos_outbox_pending", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
 	{name: "kairos_outbox_oldest_pending_age_seconds", kind: "gauge", service: authAPI, precreated: map[string][]string{}},
-	{name: "kairos_outbox_published_total", kind: "counter", service: authAPI, precreated: map[string][]string{"subject": subjects}},
+	{name: "kairos_outbox_published_total", kind: "counter", service: authAPI, precreated: map[string][]string{"subject": append([]string{"session.revoked"}, subjects...)}},
 	{name: "kairos_outbox_publish_failures_total", kind: "counter", service: authAPI, precreated: map[string][]string{}},
 
 	// notifier.
 	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}, values: map[string][]string{"subject": append([]string{"unknown"}, subjects...)}},
-	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup"}}},
+	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup", "login_attack"}}},
 	{name: "kairos_agent_sync_duration_seconds", kind: "histogram", service: notifier},
 	{name: "kairos_agent_responses_total", kind: "counter", service: notifier, precreated: map[string][]string{"class": agentClasses}},
 	{name: "kairos_dead_letters_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "reason": deadLetterReasons}},

@@ -519,6 +519,12 @@ func checkTrace(t *testing.T, out map[string]output, calls []agenttest.Call) str
 	}); len(db) == 0 {
 		t.Errorf("auth-api: no pgx span (CLIENT with db.system) in the signup trace; spans of the trace:\n  %s", names(inTrace(a.spans, id, all)))
 	}
+	// The argon2id work is labelled: the wait for a slot, then the hash, under the request.
+	for _, name := range []string{"password hash wait", "argon2id hash"} {
+		if hs := inTrace(a.spans, id, func(s span) bool { return s.Name == name && s.Parent.SpanID == signup.SpanContext.SpanID }); len(hs) != 1 {
+			t.Errorf("auth-api: want one %q span under the signup's HTTP span; spans of the trace:\n  %s", name, names(inTrace(a.spans, id, all)))
+		}
+	}
 	producers := inTrace(a.spans, id, func(s span) bool { return s.SpanKind == kindProducer })
 	if len(producers) == 0 {
 		t.Errorf("auth-api: no PRODUCER span (the outbox relay's publish) in the signup trace; spans of the trace:\n  %s\nall PRODUCER spans:\n  %s",

@@ -20,6 +20,7 @@ type outcome struct {
 	retryAfter bool
 	ok         bool
 	err        error
+	pause      time.Duration // a closed-loop client waits this long before its next request
 }
 
 // op is one request of a scenario; i counts requests from 1.
@@ -133,20 +134,26 @@ func drive(ctx context.Context, s shape, o op) result {
 		case <-ctx.Done():
 		}
 	}()
-	one := func(scheduled time.Time) {
+	one := func(scheduled time.Time) outcome {
 		// Requests that run past the end still finish with their own
 		// timeout, so the slowest answers are counted, not cut.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer rcancel()
 		out := o(rctx, seq.Add(1))
 		rec.record(time.Since(scheduled), out)
+		return out
 	}
 	var wg sync.WaitGroup
 	if s.Concurrency > 0 {
 		for range s.Concurrency {
 			wg.Go(func() {
 				for ctx.Err() == nil {
-					one(time.Now())
+					if out := one(time.Now()); out.pause > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(out.pause):
+						}
+					}
 				}
 			})
 		}

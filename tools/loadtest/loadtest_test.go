@@ -125,3 +125,75 @@ func TestPgbenchScriptBindsEveryParameter(t *testing.T) {
 		t.Fatalf("pgbench script is not set, BEGIN, the three statements, COMMIT:\n%s", s)
 	}
 }
+
+func TestParsePprofTotals(t *testing.T) {
+	cases := []struct {
+		out          string
+		focus, total time.Duration
+	}{
+		{"Showing nodes accounting for 1.20s, 60.00% of 2s total\n", 1200 * time.Millisecond, 2 * time.Second},
+		{"Active filters:\n   focus=argon2\nShowing nodes accounting for 850ms, 42.50% of 2000ms total\n", 850 * time.Millisecond, 2 * time.Second},
+		{"Showing nodes accounting for 0, 0% of 0 total\n", 0, 0},
+	}
+	for _, c := range cases {
+		focus, total, err := parsePprofTotals(c.out)
+		if err != nil || focus != c.focus || total != c.total {
+			t.Errorf("%q: %v %v %v, want %v %v", c.out, focus, total, err, c.focus, c.total)
+		}
+	}
+	if _, _, err := parsePprofTotals("garbage"); err == nil {
+		t.Error("garbage: no error")
+	}
+}
+
+func TestOverloadFloors(t *testing.T) {
+	rep := report{ServerCodes: map[string]float64{"200": 10, "499": 3}}
+	rep.Scenarios = []scenario{
+		{Name: overloadName("login", 32, false), Classes: map[string]int64{"ok": 100}, Overload: &overloadFigures{CeilingPct: 90}},
+		{Name: overloadName("login", 500, false), Classes: map[string]int64{"ok": 100, "503": 50}, RetryAfter: [2]int64{50, 0},
+			Served: latency{N: 100, P99: 900}, AuthRSS: 100, Overload: &overloadFigures{CeilingPct: 75}},
+		{Name: overloadName("login", 500, true), Classes: map[string]int64{"ok": 100}, Overload: &overloadFigures{CeilingPct: 80}},
+	}
+	got := map[string]bool{}
+	for _, f := range overloadFloors(rep) {
+		key, _, _ := strings.Cut(f.Floor, ":")
+		got[key] = f.Pass
+	}
+	want := map[string]bool{"logins at 32 clients": true, "logins, 500 clients ignoring Retry-After": true,
+		"logins, 500 clients honouring Retry-After": false, "no 500 in auth-api's /metrics across the run (hang-ups are 499)": true}
+	for k, v := range want {
+		if p, ok := got[k]; !ok || p != v {
+			t.Errorf("floor %q: pass %v (present %v), want %v", k, p, ok, v)
+		}
+	}
+}
+
+// The refresh ceiling runs the store's own rotation: each statement of the
+// pgbench script is, whitespace aside, one RotateRefresh runs.
+func TestRefreshStatementsMatchTheStore(t *testing.T) {
+	src, err := os.ReadFile("../../services/auth-api/internal/postgres/sessions.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	store := norm(string(src))
+	for name, stmt := range map[string]string{
+		"lock": refreshLock, "extend": refreshExtend + "`+sessionColumns", "insert": refreshInsert, "mark used": refreshMarkUsed,
+		"columns": "const sessionColumns = `" + refreshColumns + "`",
+	} {
+		if !strings.Contains(store, norm(stmt)) {
+			t.Errorf("%s: the statement is not in internal/postgres/sessions.go any more; copy the store's:\n%s", name, stmt)
+		}
+	}
+}
+
+func TestPgbenchRefreshScriptBindsEveryParameter(t *testing.T) {
+	s := pgbenchRefreshScript()
+	if strings.Contains(s, "$") {
+		t.Fatalf("unbound parameter in the pgbench script:\n%s", s)
+	}
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) != 9 || lines[2] != "BEGIN;" || lines[7] != "COMMIT;" || lines[8] != `\set n :next` {
+		t.Fatalf("pgbench script is not the sets, BEGIN, four statements, COMMIT, the next token:\n%s", s)
+	}
+}

@@ -52,6 +52,7 @@ type config struct {
 	StuffAttempts int
 	StuffAccounts int
 	Backlog       int
+	Logouts       int
 	Argon         passhash.Params
 	Out           string
 	Doc           string
@@ -63,7 +64,7 @@ type config struct {
 
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
-	allScenarios := []string{"signup", "verify", "login", "mixed", "flood", "stuffing", "backlog", "sigterm"}
+	allScenarios := []string{"signup", "verify", "login", "mixed", "flood", "overload-login", "overload-signup", "stuffing", "backlog", "check", "refresh", "logout", "sigterm"}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, run in the order given; known: "+strings.Join(allScenarios, ","))
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "warm-up before each timed scenario (not recorded)")
@@ -78,6 +79,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.StuffAttempts, "stuff-attempts", 10000, "wrong-password attempts of the credential-stuffing run")
 	fs.IntVar(&c.StuffAccounts, "stuff-accounts", 1000, "accounts attacked in the credential-stuffing run")
 	fs.IntVar(&c.Backlog, "backlog", 100000, "user.created events of the notifier backlog scenario")
+	fs.IntVar(&c.Logouts, "logouts", 1000, "logouts of the logout scenario (each one a login first)")
 	mem := fs.Uint("argon2-memory-kib", 19456, "argon2id memory (auth-api's ARGON2_MEMORY_KIB)")
 	tm := fs.Uint("argon2-time", 2, "argon2id iterations (ARGON2_TIME)")
 	par := fs.Uint("argon2-parallelism", 1, "argon2id lanes (ARGON2_PARALLELISM)")
@@ -122,6 +124,9 @@ type report struct {
 	Ceilings  ceilings        `json:"ceilings"`
 	Scenarios []scenario      `json:"scenarios"`
 	Floors    []floorCheck    `json:"floors"`
+	// ServerCodes counts auth-api's answers by status over the run, from its
+	// /metrics (read after each scenario, before any SIGTERM).
+	ServerCodes map[string]float64 `json:"server_codes,omitempty"`
 }
 
 type machine struct {
@@ -132,8 +137,23 @@ type machine struct {
 }
 
 type ceilings struct {
-	ArgonPerSec   float64 `json:"argon2id_hashes_per_s"`
-	PgbenchVerify float64 `json:"pgbench_verify_tps"`
+	ArgonPerSec   float64 `json:"argon2id_hashes_per_s,omitempty"`
+	PgbenchVerify float64 `json:"pgbench_verify_tps,omitempty"`
+	// The check's ceiling: the signing key's raw signature verifications on
+	// every core, and the refresh's: pgbench on the rotation's statements.
+	SignatureVerify float64 `json:"signature_verifies_per_s,omitempty"`
+	SignatureAlg    string  `json:"signature_alg,omitempty"`
+	PgbenchRefresh  float64 `json:"pgbench_refresh_tps,omitempty"`
+}
+
+// needs reports whether any of the scenarios is selected.
+func (c config) needs(scenarios ...string) bool {
+	for _, s := range scenarios {
+		if slices.Contains(c.Scenarios, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -151,6 +171,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"ARGON2_PARALLELISM": fmt.Sprint(cfg.Argon.Parallelism),
 		// The stuffing run comes from many addresses through a proxy.
 		"TRUSTED_PROXIES": "127.0.0.1/32",
+		// Every argon2id hash allocates its memory (19 MiB) afresh and drops
+		// it; without a soft limit the collector lets the heap grow to twice
+		// what was live at the last cycle, hashes in flight included. The
+		// floors' memory budget is 128 MiB, so the run gives the runtime a
+		// limit below it, as a deployment does below its memory limit.
+		"GOMEMLIMIT": "96MiB",
+	}
+	tmp, err := os.MkdirTemp("", "loadtest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// One signing key for every replica of the run (the logout scenario's
+	// three verify each other's tokens).
+	if authEnv["JWT_SIGNING_KEYS_FILE"], err = writeSigningKey(tmp); err != nil {
+		return err
 	}
 	for k, v := range cfg.AuthEnv {
 		authEnv[k] = v
@@ -160,26 +196,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer st.Close()
-	r := &runner{st: st, api: newAPI(st.AuthURL(), 256), cfg: cfg, run: hex.EncodeToString(b)}
+	r := &runner{st: st, api: newAPI(st.AuthURL(), 256), cfg: cfg, run: hex.EncodeToString(b), hash: passhash.Hash(seedPassword, cfg.Argon)}
 
 	fmt.Fprintln(stdout, "loadtest: seeding accounts and tokens")
 	if err := seed(ctx, st.PG.DatabaseURL, cfg); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 
-	fmt.Fprintf(stdout, "loadtest: ceilings (%s each): argon2id on %d cores, pgbench on the verify transaction\n", cfg.CeilingTime, runtime.NumCPU())
-	rep.Ceilings.ArgonPerSec = round(argonRate(ctx, cfg.Argon, cfg.CeilingTime))
-	tmp, err := os.MkdirTemp("", "loadtest-")
-	if err != nil {
-		return err
+	// The ceilings of the token scenarios are measured with them.
+	if cfg.needs("signup", "verify", "login", "mixed", "flood", "stuffing", "sigterm") {
+		fmt.Fprintf(stdout, "loadtest: ceilings (%s each): argon2id on %d cores, pgbench on the verify transaction\n", cfg.CeilingTime, runtime.NumCPU())
+		rep.Ceilings.ArgonPerSec = round(argonRate(ctx, cfg.Argon, cfg.CeilingTime))
+		tps, err := pgbenchRate(ctx, st.PG.DatabaseURL, cfg.VerifyTokens, 2*cfg.Concurrency, cfg.CeilingTime, tmp)
+		if err != nil {
+			return err
+		}
+		rep.Ceilings.PgbenchVerify = round(tps)
+		fmt.Fprintf(stdout, "  argon2id %.1f hashes/s, pgbench verify %.0f tx/s\n", rep.Ceilings.ArgonPerSec, rep.Ceilings.PgbenchVerify)
 	}
-	defer os.RemoveAll(tmp)
-	tps, err := pgbenchRate(ctx, st.PG.DatabaseURL, cfg.VerifyTokens, 2*cfg.Concurrency, cfg.CeilingTime, tmp)
-	if err != nil {
-		return err
-	}
-	rep.Ceilings.PgbenchVerify = round(tps)
-	fmt.Fprintf(stdout, "  argon2id %.1f hashes/s, pgbench verify %.0f tx/s\n", rep.Ceilings.ArgonPerSec, rep.Ceilings.PgbenchVerify)
 
 	add := func(sc scenario) {
 		rep.Scenarios = append(rep.Scenarios, sc)
@@ -205,6 +239,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			add(r.mixed(ctx))
 		case "flood":
 			add(r.flood(ctx))
+		case "overload-login", "overload-signup":
+			for _, sc := range r.overload(ctx, strings.TrimPrefix(name, "overload-"), rep.Ceilings.ArgonPerSec) {
+				add(sc)
+			}
 		case "stuffing":
 			add(r.stuffing(ctx))
 		case "backlog":
@@ -213,8 +251,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			add(sc)
+		case "check":
+			sc, err := r.checkScenario(ctx, &rep)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "  raw %s signature verification %.0f/s\n", rep.Ceilings.SignatureAlg, rep.Ceilings.SignatureVerify)
+			add(sc)
+		case "refresh":
+			sc, err := r.refreshScenario(ctx, &rep, tmp)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "  pgbench refresh %.0f tx/s\n", rep.Ceilings.PgbenchRefresh)
+			add(sc)
+		case "logout":
+			sc, err := r.logoutScenario(ctx, authEnv)
+			if err != nil {
+				return err
+			}
+			add(sc)
 		case "sigterm":
 			add(r.sigterm(ctx, 20*time.Second))
+		}
+		if name != "sigterm" {
+			if codes := serverCodes(ctx, st.Auth[0].AdminURL()); codes != nil {
+				rep.ServerCodes = codes
+			}
 		}
 	}
 	rep.Floors = checkFloors(rep)

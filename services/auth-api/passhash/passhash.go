@@ -94,6 +94,9 @@ func (s Stored) Matches(password string) bool {
 	return subtle.ConstantTimeCompare(got, s.key) == 1
 }
 
+// Params are the cost parameters s was made with.
+func (s Stored) Params() Params { return s.params }
+
 // WeakerThan reports whether s was made with less of any cost than p, or a
 // shorter key than Hash makes: such a hash should be replaced.
 func (s Stored) WeakerThan(p Params) bool {

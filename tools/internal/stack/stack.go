@@ -133,8 +133,16 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
+	keyFile, err := WriteDeviceKeyFile(dir)
+	if err != nil {
+		return nil, err
+	}
 	for i := range o.AuthReplicas {
-		p, err := s.newProc(fmt.Sprintf("auth-api-%d", i), "auth-api", true, s.authEnv(o.AuthEnv))
+		env := s.authEnv(o.AuthEnv)
+		if env["DEVICE_COOKIE_KEY_FILE"] == "" {
+			env["DEVICE_COOKIE_KEY_FILE"] = keyFile
+		}
+		p, err := s.newProc(fmt.Sprintf("auth-api-%d", i), "auth-api", true, env)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
+	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
@@ -36,6 +37,7 @@ type config struct {
 	Argon2             passhash.Params
 	HashConcurrency    int
 	HashQueueTimeout   time.Duration
+	RefusalHold        time.Duration
 	LoginMaxFailures   int
 	IPRateLimitRPS     float64
 	IPRateLimitBurst   int
@@ -46,6 +48,18 @@ type config struct {
 	EventRetention     time.Duration
 	Sessions           sessionConfig
 	Obs                envconf.Observability
+
+	// Login sources (internal/auth, lockout.go): the account-wide ceiling,
+	// the prefixes grouping client addresses, and the device cookie (no
+	// keys: no device cookies, every login counts by its network).
+	LoginAccountMaxFailures int
+	LoginSourcePrefixV4     int
+	LoginSourcePrefixV6     int
+	DeviceCookieKeys        [][]byte
+	DeviceCookieTTL         time.Duration
+	// GoMemLimit is GOMEMLIMIT, which the Go runtime reads itself; when set
+	// it wins over the limit taken from the container.
+	GoMemLimit string
 }
 
 // String never shows the database password.
@@ -88,6 +102,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		},
 		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
 		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 500*time.Millisecond, time.Millisecond),
+		RefusalHold:      e.Duration("REFUSAL_HOLD", time.Second, 0),
 		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		IPRateLimitRPS:   e.Float("IP_RATE_LIMIT_RPS", 10, 0),
 		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
@@ -96,7 +111,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		EventRetention:   e.Duration("EVENT_RETENTION", events.MaxAge, time.Minute),
 		Sessions:         sessionSettings(e),
 		Obs:              e.Observability("auth-api"),
+		GoMemLimit:       e.Str("GOMEMLIMIT", ""),
 	}
+	c.LoginAccountMaxFailures = e.Int("LOGIN_ACCOUNT_MAX_FAILURES", 100, 1, 100)
+	c.LoginSourcePrefixV4 = e.Int("LOGIN_SOURCE_PREFIX_V4", 32, 8, 32)
+	c.LoginSourcePrefixV6 = e.Int("LOGIN_SOURCE_PREFIX_V6", 64, 32, 128)
+	c.DeviceCookieKeys = deviceCookieKeys(e)
+	c.DeviceCookieTTL = e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour)
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
 	}
@@ -128,6 +149,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
 	}
 	return c, e.Err()
+}
+
+// deviceCookieKeys reads DEVICE_COOKIE_KEY_FILE: HMAC keys, one per line
+// (the first signs, all verify). Unset means no device cookies; serve warns.
+func deviceCookieKeys(e *envconf.Env) [][]byte {
+	path := e.Str("DEVICE_COOKIE_KEY_FILE", "")
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.Fail("DEVICE_COOKIE_KEY_FILE", "%v", err)
+		return nil
+	}
+	keys, err := httpapi.ParseDeviceKeys(data)
+	if err != nil {
+		e.Fail("DEVICE_COOKIE_KEY_FILE", "%s: %v", path, err)
+	}
+	return keys
 }
 
 // natsURL is NATS_URL, one nats:// URL or a comma-separated list.

@@ -27,6 +27,8 @@ func TestConfigDefaults(t *testing.T) {
 		c.HashConcurrency != runtime.GOMAXPROCS(0) || c.HashQueueTimeout != 500*time.Millisecond || c.LoginMaxFailures != 5 ||
 		c.IPRateLimitRPS != 10 || c.IPRateLimitBurst != 20 || c.ShutdownTimeout != 20*time.Second ||
 		c.OutboxRetention != 168*time.Hour || c.StreamReplicas != 1 || c.VerifyRedirect != nil ||
+		c.LoginAccountMaxFailures != 100 || c.LoginSourcePrefixV4 != 32 || c.LoginSourcePrefixV6 != 64 ||
+		c.DeviceCookieKeys != nil || c.DeviceCookieTTL != 8760*time.Hour ||
 		len(c.TrustedProxies) != 0 || len(c.CORSAllowedOrigins) != 0 || c.Obs.LogLevel != slog.LevelInfo || c.Obs.LogFormat != "json" || c.Obs.TraceExporter != "none" {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -85,7 +87,13 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 		{"argon2 lanes", "ARGON2_PARALLELISM", "0"},
 		{"hash concurrency", "HASH_CONCURRENCY", "0"},
 		{"hash queue timeout", "HASH_QUEUE_TIMEOUT", "soon"},
+		{"refusal hold", "REFUSAL_HOLD", "-1s"},
 		{"login failures", "LOGIN_MAX_FAILURES", "five"},
+		{"account ceiling above NIST's 100", "LOGIN_ACCOUNT_MAX_FAILURES", "101"},
+		{"v4 prefix", "LOGIN_SOURCE_PREFIX_V4", "33"},
+		{"v6 prefix", "LOGIN_SOURCE_PREFIX_V6", "8"},
+		{"device key file missing", "DEVICE_COOKIE_KEY_FILE", "/nonexistent/device-keys"},
+		{"device cookie ttl", "DEVICE_COOKIE_TTL", "1m"},
 		{"rate", "IP_RATE_LIMIT_RPS", "-1"},
 		{"rate NaN", "IP_RATE_LIMIT_RPS", "NaN"},
 		{"burst", "IP_RATE_LIMIT_BURST", "0"},
@@ -142,6 +150,27 @@ func TestBadConfigurationStopsRun(t *testing.T) {
 				t.Fatalf("error %q does not name %s in one line (or shows a secret)", msg, tt.key)
 			}
 		})
+	}
+}
+
+// The device key file: keys one per line; a short key is refused in one
+// line that names the variable and never shows the key.
+func TestDeviceCookieKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	good, short := filepath.Join(dir, "good"), filepath.Join(dir, "short")
+	if err := os.WriteFile(good, []byte("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\nAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, []byte("dG9wc2VjcmV0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "JWT_SIGNING_KEYS_FILE": keyFile(t), "DEVICE_COOKIE_KEY_FILE": good}))
+	if err != nil || len(c.DeviceCookieKeys) != 2 || c.DeviceCookieKeys[0][0] != 1 {
+		t.Fatalf("good file: %d keys, %v", len(c.DeviceCookieKeys), err)
+	}
+	_, err = loadConfig(getenvFrom(map[string]string{"DATABASE_URL": "postgres://db/k", "JWT_SIGNING_KEYS_FILE": keyFile(t), "DEVICE_COOKIE_KEY_FILE": short}))
+	if err == nil || !strings.HasPrefix(err.Error(), "DEVICE_COOKIE_KEY_FILE:") || strings.Contains(err.Error(), "dG9wc2VjcmV0") {
+		t.Fatalf("short key: %v", err)
 	}
 }
 

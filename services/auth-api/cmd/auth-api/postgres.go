@@ -58,7 +58,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 // pruneLoginThrottle is a worker that deletes login-throttle entries idle
 // for a day, hourly, so that failed logins for guessed addresses do not
 // pile up forever.
-func pruneLoginThrottle(store *postgres.Store, logger *slog.Logger) func(context.Context) error {
+func pruneLoginThrottle(store *postgres.Store, ceiling int, logger *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -67,7 +67,7 @@ func pruneLoginThrottle(store *postgres.Store, logger *slog.Logger) func(context
 			case <-ctx.Done():
 				return nil
 			case now := <-t.C:
-				if _, err := store.PruneLoginThrottle(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				if _, err := store.PruneLoginThrottle(ctx, now.Add(-24*time.Hour), ceiling); err != nil && ctx.Err() == nil {
 					logger.Warn("pruning the login throttle failed", "error", err)
 				}
 				// Spent mail budgets too: their hour is over.

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/pkg/lifecycle"
 	"github.com/kairos-platform/identity/pkg/natsx"
@@ -35,6 +37,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
+	setMemoryLimit(cfg, os.DirFS("/"), logger)
 
 	// Listeners before any connection: a taken port fails at once.
 	apiLn, adminLn, err := listen(ctx, cfg)
@@ -67,6 +70,11 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 
 	// Domain and HTTP: the rules behind the public API; the outbox relay.
+	// Without device cookies every login counts by its network, so the
+	// account-wide ceiling shuts out owners too: worth a warning.
+	if len(cfg.DeviceCookieKeys) == 0 {
+		logger.Warn("DEVICE_COOKIE_KEY_FILE is unset: no device cookies; an attack reaching LOGIN_ACCOUNT_MAX_FAILURES shuts out the owner until a password reset")
+	}
 	api, err := apiServer(cfg, store, sess, logger, tracing, reg)
 	if err != nil {
 		return err
@@ -75,6 +83,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
 		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention, EventRetention: cfg.EventRetention,
 	})
+
+	freeStartupMemory()
 
 	// Run until SIGTERM; stop in the runner's order. Tests (and operators)
 	// learn the bound addresses from the "listening" line.
@@ -86,7 +96,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
 		Workers: []lifecycle.Worker{
 			{Name: "outbox relay", Run: relay.Run},
-			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, logger)},
+			{Name: "login throttle pruning", Run: pruneLoginThrottle(store, cfg.LoginAccountMaxFailures, logger)},
 			{Name: "revocation feed", Run: sess.follower.Run},
 			{Name: "deny-list pruning", Run: sess.prune},
 			{Name: "ended session cleanup", Run: deleteEndedSessions(store, logger)},
@@ -116,7 +126,7 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
 func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
-	svc, err := newAuth(cfg, store, logger, reg)
+	svc, hasher, err := newAuth(cfg, store, logger, reg, tracing.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +143,12 @@ func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.L
 		Policy:             auth.Policy{MinPasswordLength: cfg.PasswordMinLength, Common: passwords.Common()},
 		Limiter:            httpapi.NewIPLimiter(cfg.IPRateLimitRPS, cfg.IPRateLimitBurst, nil),
 		ClientIP:           httpapi.ClientIP{Trusted: cfg.TrustedProxies},
+		DeviceCookies:      httpapi.NewDeviceCookies(cfg.DeviceCookieKeys, cfg.DeviceCookieTTL, nil),
 		CORSOrigins:        cfg.CORSAllowedOrigins,
 		VerifyRedirect:     cfg.VerifyRedirect,
 		OverloadRetryAfter: cfg.HashQueueTimeout,
+		Gate:               hasher,
+		RefusalHold:        cfg.RefusalHold,
 		Sessions:           sess.service,
 		Checker:            sess.checker,
 		Directory:          store,
@@ -158,22 +171,25 @@ func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.L
 // published at least this long before it is promoted to sign.
 const jwksMaxAge = 5 * time.Minute
 
-// newAuth is the domain: the argon2id hasher behind its admission gate, and
-// the signup, verify and login rules, which build verify links with the
-// router's own route.
-func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer) (*auth.Service, error) {
+// newAuth is the domain: the argon2id hasher (whose admission gate the
+// HTTP layer applies before reading a body), and the signup, verify and
+// login rules, which build verify links with the router's own route.
+func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (*auth.Service, *hashing.Hasher, error) {
 	hasher, err := hashing.New(cfg.Argon2, hashing.Options{
-		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg,
+		Concurrency: cfg.HashConcurrency, QueueTimeout: cfg.HashQueueTimeout, Registerer: reg, TracerProvider: tp,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return auth.New(store, hasher, auth.Config{
+	svc, err := auth.New(store, hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
 		ResetURL: httpapi.ResetURL(cfg.PublicURL, cfg.ResetRedirect), ResetTTL: cfg.ResetTTL, MailBudget: cfg.MailBudget,
 		EmailConfirmURL: httpapi.EmailConfirmURL(cfg.PublicURL), EmailChangeTTL: cfg.EmailChangeTTL,
+		MaxAccountFailures: cfg.LoginAccountMaxFailures,
+		SourcePrefixV4:     cfg.LoginSourcePrefixV4, SourcePrefixV6: cfg.LoginSourcePrefixV6,
 		Logger: logger, Registerer: reg,
 	})
+	return svc, hasher, err
 }
 
 // connectNATS connects without blocking start-up and exports the

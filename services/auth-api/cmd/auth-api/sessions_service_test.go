@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +218,41 @@ func claimsOf(t *testing.T, token string) jwt.MapClaims {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// With NATS away the feed goes stale and every replica asks PostgreSQL: a
+// logout on one replica, whose event cannot be published, is still
+// honoured by the others, and they stay ready.
+func TestStaleFeedFallsBackToPostgres(t *testing.T) {
+	t.Parallel()
+	ns := natstest.New(t)
+	env := map[string]string{"DATABASE_URL": migrationstest.NewDatabase(t), "NATS_URL": ns.URL(), "JWT_SIGNING_KEYS_FILE": keyFile(t)}
+	a, b := start(t, env), start(t, env)
+	verifiedAccount(t, a, ns.URL(), "ada@example.com", 1)
+	login := logIn(t, a, "ada@example.com")
+
+	ns.Stop()
+	okDB := regexp.MustCompile(`kairos_auth_checks_total\{result="ok_db"\} [1-9]`)
+	testkit.Eventually(t, "b to answer from PostgreSQL", func() bool {
+		if b.check(t, login.AccessToken) != 200 {
+			t.Fatal("a live session's token refused while the feed is stale")
+		}
+		_, m := b.get(t, b.admin+"/metrics")
+		return okDB.MatchString(m)
+	})
+	if code, _, body := a.call(t, "POST", "/api/logout/", login.AccessToken, ""); code != 204 {
+		t.Fatalf("logout with NATS down: %d %s", code, body)
+	}
+	if code := b.check(t, login.AccessToken); code != 401 {
+		t.Fatalf("b, stale, after a logout on a: %d", code)
+	}
+	if b.status(t, b.admin+"/readyz") != 200 {
+		t.Fatal("a stale feed made the replica unready")
+	}
+	ns.Start()
+	// Back to the deny-list: the event reaches b, which denies from memory.
+	testkit.Eventually(t, "the logout event to reach b's deny-list", func() bool {
+		_, m := b.get(t, b.admin+"/metrics")
+		return strings.Contains(m, "kairos_revocation_denylist_entries 1")
+	})
 }

@@ -41,10 +41,13 @@ type AccountStore interface {
 	DeleteAccount(ctx context.Context, uid string, event func(Account) events.Event) error
 }
 
-// confirmPassword checks uid's password for an authenticated change,
-// through the hashing gate and the login lock. field names the password in
-// the request, for the field error.
-func (s *Service) confirmPassword(ctx context.Context, uid, password, field string) (Account, error) {
+// confirmPassword checks uid's password for an authenticated change, under
+// the login lockout of the source it comes from. in is the check as a
+// login: its Password, and its ClientIP and Device for the source; its
+// Email is ignored (the account's is used). field names the password in the
+// request, for the field error. Admission to hashing is the caller's
+// (httpapi takes it before the body is read).
+func (s *Service) confirmPassword(ctx context.Context, uid string, in Login, field string) (Account, error) {
 	acct, err := s.accounts.AccountByUID(ctx, uid)
 	if errors.Is(err, ErrNotFound) {
 		return Account{}, ErrInvalidCredentials // deleted meanwhile
@@ -54,37 +57,32 @@ func (s *Service) confirmPassword(ctx context.Context, uid, password, field stri
 	}
 	key := NormalizeEmail(acct.Email)
 	now := s.cfg.Now()
-	until, err := s.store.LoginLockedUntil(ctx, key)
-	if err != nil {
+	source, trusted := s.source(in, acct)
+	if err := s.checkLock(ctx, key, source, trusted, now); err != nil {
 		return Account{}, err
 	}
-	if now.Before(until) {
-		return Account{}, &LockedError{RetryAfter: until.Sub(now)}
-	}
-	ok, _, err := s.hasher.Verify(ctx, password, acct.PasswordHash)
+	ok, _, err := s.hasher.Verify(ctx, in.Password, acct.PasswordHash)
 	if err != nil {
 		return Account{}, err
 	}
 	if !ok {
-		if err := s.fail(ctx, key, now); !errors.Is(err, ErrInvalidCredentials) {
+		ctx, cancel := settle(ctx)
+		defer cancel()
+		if err := s.fail(ctx, key, source, trusted, acct, now); !errors.Is(err, ErrInvalidCredentials) {
 			return Account{}, err
 		}
 		ve := &ValidationError{}
 		ve.add(field, "Incorrect password.")
 		return Account{}, ve
 	}
-	return acct, s.store.ResetLoginFailures(ctx, key)
+	return acct, s.store.ResetLoginFailures(ctx, key, source)
 }
 
 // ChangePassword sets a new password (checked against the rules by the
-// caller) after checking the current one; the user's other sessions end and
-// the owner is told by email.
-func (s *Service) ChangePassword(ctx context.Context, uid, sessionID, current, next string) error {
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return err
-	}
-	defer release()
+// caller) after checking the current one (current.Password, see
+// confirmPassword); the user's other sessions end and the owner is told by
+// email.
+func (s *Service) ChangePassword(ctx context.Context, uid, sessionID string, current Login, next string) error {
 	if _, err := s.confirmPassword(ctx, uid, current, "current_password"); err != nil {
 		return err
 	}
@@ -102,12 +100,7 @@ func (s *Service) ChangePassword(ctx context.Context, uid, sessionID, current, n
 // the current address. An address that belongs to another account gets the
 // same answer and no email: its owner is not revealed, and the link could
 // not succeed anyway.
-func (s *Service) RequestEmailChange(ctx context.Context, uid, password, newEmail string) error {
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return err
-	}
-	defer release()
+func (s *Service) RequestEmailChange(ctx context.Context, uid string, password Login, newEmail string) error {
 	if _, err := s.confirmPassword(ctx, uid, password, "password"); err != nil {
 		return err
 	}
@@ -116,7 +109,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, uid, password, newEmai
 	}
 	now := s.cfg.Now()
 	secret, tok := newSecret(now.Add(s.cfg.EmailChangeTTL))
-	err = s.accounts.RequestEmailChange(ctx, uid, newEmail, func(a Account, taken bool) EmailChange {
+	err := s.accounts.RequestEmailChange(ctx, uid, newEmail, func(a Account, taken bool) EmailChange {
 		if taken || NormalizeEmail(a.Email) == NormalizeEmail(newEmail) {
 			return EmailChange{}
 		}
@@ -144,12 +137,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, secret string) error {
 
 // DeleteAccount deletes uid's account after checking its password; every
 // session ends, the Agent is told, and a goodbye email goes to the address.
-func (s *Service) DeleteAccount(ctx context.Context, uid, password string) error {
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return err
-	}
-	defer release()
+func (s *Service) DeleteAccount(ctx context.Context, uid string, password Login) error {
 	if _, err := s.confirmPassword(ctx, uid, password, "password"); err != nil {
 		return err
 	}

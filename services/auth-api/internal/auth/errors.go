@@ -57,10 +57,13 @@ func (e *ValidationError) orNil() error {
 	return e
 }
 
-// LockedError: too many consecutive failed logins for this email; attempts
-// are refused until RetryAfter has passed.
+// LockedError: too many consecutive failed logins for this email from this
+// source; attempts from it are refused until RetryAfter has passed. Account
+// means the account-wide ceiling instead: untrusted sources are refused until
+// a password reset or a login from a known device.
 type LockedError struct {
 	RetryAfter time.Duration
+	Account    bool
 }
 
 func (e *LockedError) Error() string {

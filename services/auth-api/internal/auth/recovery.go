@@ -50,11 +50,6 @@ func (s *Service) ResetPassword(ctx context.Context, secret, password string) er
 	if err != nil {
 		return err
 	}
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return err
-	}
-	defer release()
 	encoded, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return err

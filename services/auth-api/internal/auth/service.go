@@ -78,15 +78,19 @@ type Store interface {
 	// ConsumeToken marks the unused, unrevoked, unexpired (at now) token with
 	// this hash used and its account verified, and reports the token's state.
 	ConsumeToken(ctx context.Context, hash []byte, now time.Time) (TokenState, error)
-	// LoginLockedUntil returns when the lock on key ends (zero when none).
-	LoginLockedUntil(ctx context.Context, key string) (time.Time, error)
-	// RecordLoginFailure counts one more consecutive failure for key and
-	// returns the new count.
-	RecordLoginFailure(ctx context.Context, key string, now time.Time) (int, error)
-	// LockLogin refuses logins for key until until.
-	LockLogin(ctx context.Context, key string, until time.Time) error
-	// ResetLoginFailures forgets the failures of key.
-	ResetLoginFailures(ctx context.Context, key string) error
+	// LoginThrottle returns the lock of (email, source) and the email's
+	// account-wide count of untrusted failures.
+	LoginThrottle(ctx context.Context, email, source string) (LoginThrottle, error)
+	// RecordLoginFailure counts one more consecutive failure for (email,
+	// source) and, when untrusted, for the email's account-wide count, in one
+	// transaction with the notice (see LoginFailure). It returns both counts
+	// (the account-wide one is 0 for a trusted source).
+	RecordLoginFailure(ctx context.Context, f LoginFailure) (source, account int, err error)
+	// LockLoginSource refuses logins from source for email until until.
+	LockLoginSource(ctx context.Context, email, source string, until time.Time) error
+	// ResetLoginFailures forgets the failures of (email, source) and the
+	// account-wide count: the password was right.
+	ResetLoginFailures(ctx context.Context, email, source string) error
 	// ReplacePasswordHash swaps the hash of uid if it still is old.
 	ReplacePasswordHash(ctx context.Context, uid, old, new string) error
 }
@@ -96,10 +100,6 @@ type Store interface {
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
-	// Admit reserves a place in the hashing queue for a whole operation,
-	// database round trips included, or returns ErrOverloaded at once when
-	// the queue is as long as can be served in time.
-	Admit() (release func(), err error)
 }
 
 // Config is what the rules depend on.
@@ -117,10 +117,17 @@ type Config struct {
 	// MailBudget is the most emails a stranger can have sent to one address
 	// per hour (resend, repeated signup, forgot password, email change).
 	MailBudget       int
-	MaxLoginFailures int // consecutive failures before a lock
+	MaxLoginFailures int // consecutive failures from one source before it is locked
 	Now              func() time.Time
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
+
+	// MaxAccountFailures is the account-wide ceiling: consecutive failures
+	// from untrusted sources after which only known devices may log in
+	// (0: DefaultMaxAccountFailures).
+	MaxAccountFailures int
+	// SourcePrefixV4/V6 group client addresses into sources (0: /32, /64).
+	SourcePrefixV4, SourcePrefixV6 int
 }
 
 // Lock backoff: the first lock lasts LockBase, each further failure after a
@@ -130,13 +137,37 @@ const (
 	LockMax  = time.Hour
 )
 
+// settleTimeout bounds the writes that follow a hash once the client has
+// gone (see settle).
+const settleTimeout = 5 * time.Second
+
+// settle detaches ctx from the request's cancellation: once a password has
+// been hashed or checked, what follows (the failure count or its reset, a
+// rehash, outbox rows) is written to the end even if the client hung up. A
+// guess whose client left must still count, and the hash was the expensive
+// part. While the client waits nothing changes; once it has gone the writes
+// get settleTimeout more. The returned cancel must be called.
+func settle(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(settleTimeout)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	})
+	return ctx, func() { stop(); cancel() }
+}
+
 // Service applies the rules.
 type Service struct {
 	store    Store
 	accounts AccountStore // nil: no authenticated account changes
 	hasher   PasswordHasher
 	cfg      Config
-	lockouts prometheus.Counter
+	lockouts *prometheus.CounterVec
 	// overBudget counts emails not sent for want of mail budget, by kind.
 	overBudget *prometheus.CounterVec
 }
@@ -152,8 +183,17 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	if cfg.MaxLoginFailures < 1 {
 		return nil, errors.New("auth: MaxLoginFailures must be at least 1")
 	}
+	if cfg.MaxAccountFailures == 0 {
+		cfg.MaxAccountFailures = DefaultMaxAccountFailures
+	}
+	if cfg.MaxAccountFailures < 1 {
+		return nil, errors.New("auth: MaxAccountFailures must be at least 1")
+	}
 	if cfg.VerifyURL == nil {
 		return nil, errors.New("auth: VerifyURL is required")
+	}
+	if err := checkPrefixes(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.ResetTTL <= 0 {
 		cfg.ResetTTL = 30 * time.Minute
@@ -161,12 +201,12 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	if cfg.EmailChangeTTL <= 0 {
 		cfg.EmailChangeTTL = 24 * time.Hour
 	}
+	lockouts, err := newLockoutCounter(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	accounts, _ := store.(AccountStore) // the PostgreSQL store is both
-	s := &Service{store: store, accounts: accounts, hasher: hasher, cfg: cfg,
-		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kairos_login_lockouts_total",
-			Help: "Times an email entered the locked state after too many failed logins.",
-		}),
+	s := &Service{store: store, accounts: accounts, hasher: hasher, cfg: cfg, lockouts: lockouts,
 		overBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kairos_mail_budget_exceeded_total",
 			Help: "Emails not sent because their address had used its hourly mail budget, by kind.",
@@ -176,10 +216,8 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 		s.overBudget.WithLabelValues(k)
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.lockouts, s.overBudget} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("auth metrics: %w", err)
-			}
+		if err := cfg.Registerer.Register(s.overBudget); err != nil {
+			return nil, fmt.Errorf("auth metrics: %w", err)
 		}
 	}
 	return s, nil
@@ -201,6 +239,8 @@ func (s *Service) Signup(ctx context.Context, in Signup) (SignupResult, error) {
 	if err != nil {
 		return SignupResult{}, err
 	}
+	ctx, cancel := settle(ctx)
+	defer cancel()
 	now := s.cfg.Now()
 	secret, tok := s.newToken(now)
 	acct := Account{UID: uuid.NewString(), Username: in.Username, Email: in.Email, PasswordHash: hash}
@@ -296,35 +336,32 @@ func TokenHash(secret string) ([]byte, error) {
 
 // Login checks credentials and returns the account's uid. Unknown email and
 // wrong password are the same ErrInvalidCredentials after the same hashing
-// work; both count towards the email's lock, which is kept whether or not an
-// account exists, so a lock reveals nothing either.
+// work; both count towards the lock of the attempt's source (lockout.go),
+// kept whether or not an account exists, so a lock reveals nothing either.
+// Admission under load is the caller's: httpapi takes a hashing reservation
+// before it reads the body, so that a refusal costs no decoding and no
+// database work.
 func (s *Service) Login(ctx context.Context, in Login) (string, error) {
-	release, err := s.hasher.Admit()
-	if err != nil {
-		return "", err
-	}
-	defer release()
 	key := NormalizeEmail(in.Email)
 	now := s.cfg.Now()
-	until, err := s.store.LoginLockedUntil(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	if now.Before(until) {
-		return "", &LockedError{RetryAfter: until.Sub(now)}
-	}
 	acct, err := s.store.AccountByEmail(ctx, in.Email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	source, trusted := s.source(in, acct)
+	if err := s.checkLock(ctx, key, source, trusted, now); err != nil {
 		return "", err
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, in.Password, acct.PasswordHash)
 	if err != nil {
 		return "", err
 	}
+	ctx, cancel := settle(ctx)
+	defer cancel()
 	if !ok || acct.UID == "" {
-		return "", s.fail(ctx, key, now)
+		return "", s.fail(ctx, key, source, trusted, acct, now)
 	}
-	if err := s.store.ResetLoginFailures(ctx, key); err != nil {
+	if err := s.store.ResetLoginFailures(ctx, key, source); err != nil {
 		return "", err
 	}
 	if !acct.Verified {
@@ -334,20 +371,6 @@ func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 		s.rehash(ctx, acct, in.Password)
 	}
 	return acct.UID, nil
-}
-
-func (s *Service) fail(ctx context.Context, key string, now time.Time) error {
-	n, err := s.store.RecordLoginFailure(ctx, key, now)
-	if err != nil {
-		return err
-	}
-	if n >= s.cfg.MaxLoginFailures {
-		if err := s.store.LockLogin(ctx, key, now.Add(LockDuration(n-s.cfg.MaxLoginFailures))); err != nil {
-			return err
-		}
-		s.lockouts.Inc()
-	}
-	return ErrInvalidCredentials
 }
 
 // LockDuration is the lock after the (extra+1)-th failure at or beyond the

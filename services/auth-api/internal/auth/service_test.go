@@ -3,9 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,64 +22,68 @@ import (
 // cheap keeps unit tests fast; the OWASP floor is enforced by config.
 var cheap = passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
 
-// gatedHasher is the real hasher behind an admission the test can close, to
-// stand for a hasher whose queue is full (internal/hashing tests when it is).
-type gatedHasher struct {
-	*hashing.Hasher
-	full atomic.Bool
-}
-
-func (g *gatedHasher) Admit() (func(), error) {
-	if g.full.Load() {
-		return nil, auth.ErrOverloaded
-	}
-	return g.Hasher.Admit()
-}
-
-func newHasher(t *testing.T, p passhash.Params, reg prometheus.Registerer) *gatedHasher {
+func newHasher(t *testing.T, p passhash.Params, reg prometheus.Registerer) *hashing.Hasher {
 	t.Helper()
 	h, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gatedHasher{Hasher: h}
+	return h
 }
 
-// counter reads the value of a label-less counter from g.
-func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
+// counter reads the value of a counter from g: the series whose labels
+// include labels (name, value pairs), or the only one.
+func counter(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
-	t.Fatalf("metric %s not registered", name)
+	t.Fatalf("metric %s%v not registered", name, labels)
 	return 0
 }
 
 type env struct {
 	svc    *auth.Service
-	hasher *gatedHasher
+	hasher *hashing.Hasher
 	pool   *pgxpool.Pool
 	clock  *testkit.Clock
 	reg    *prometheus.Registry
 }
 
-func newEnv(t *testing.T, p passhash.Params) *env {
+func newEnv(t *testing.T, p passhash.Params, opts ...func(*auth.Config)) *env {
 	t.Helper()
 	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
 	c := testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	h := newHasher(t, p, reg)
-	svc, err := auth.New(postgres.New(pool), h, auth.Config{
-		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3,
+	cfg := auth.Config{
+		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3, MaxAccountFailures: 100,
 		ResetURL: func(tok string) string { return "https://app.example/reset#token=" + tok }, ResetTTL: 30 * time.Minute,
 		MailBudget: 5, Now: c.Now, Registerer: reg,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := auth.New(postgres.New(pool), h, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +305,7 @@ func TestLoginLockoutAndReset(t *testing.T) {
 	if err := login("a@example.com", "s3cret-pass"); err != nil {
 		t.Fatalf("2 failures after a reset locked the account: %v", err)
 	}
-	if got := counter(t, e.reg, "kairos_login_lockouts_total"); got != 4 {
+	if got := counter(t, e.reg, "kairos_login_lockouts_total", "kind", "source"); got != 4 {
 		t.Fatalf("lockouts = %v, want 4", got)
 	}
 }
@@ -320,7 +322,7 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	// the next successful login.
 	stronger := passhash.Params{MemoryKiB: 128, Time: 2, Parallelism: 1}
 	svc, err := auth.New(postgres.New(e.pool), newHasher(t, stronger, nil),
-		auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3})
+		auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3, MaxAccountFailures: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,30 +337,55 @@ func TestLoginRehashesWeakerHashes(t *testing.T) {
 	}
 }
 
-// Under overload no password is checked, a locked account's included: the
-// gate sheds before any database work, so a flood cannot queue on the pool.
-// Once the load passes, the lockout answers again: overload never lets a
-// guess through and never clears a lock.
-func TestOverloadShedsBeforeLockoutAndKeepsIt(t *testing.T) {
+// hangUp is the real hasher, and the client hangs up (its context is
+// cancelled) while the password is being checked.
+type hangUp struct {
+	*hashing.Hasher
+	cancel context.CancelFunc
+}
+
+func (h hangUp) Verify(ctx context.Context, password, encoded string) (bool, bool, error) {
+	defer h.cancel()
+	return h.Hasher.Verify(ctx, password, encoded)
+}
+
+// Once the password has been checked, what follows is written even if the
+// client has gone: the right password still resets the failure count (so a
+// hang-up cannot leave the account nearer a lock), and a wrong one still
+// counts (so hanging up cannot hide a guess).
+func TestHungUpLoginStillSettles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, cheap)
-	ctx := context.Background()
-	for i := range 3 { // MaxLoginFailures
-		if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: fmt.Sprint("guess-", i)}); !errors.Is(err, auth.ErrInvalidCredentials) {
-			t.Fatalf("failure %d: %v", i, err)
+	signup(t, e, "a", "a@example.com", "s3cret-pass")
+	if _, err := e.svc.Verify(context.Background(), tokenOf(t, migrationstest.OutboxEvents(t, e.pool)[0])); err != nil {
+		t.Fatal(err)
+	}
+	login := func(pw string) error {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		svc, err := auth.New(postgres.New(e.pool), hangUp{e.hasher, cancel},
+			auth.Config{VerifyURL: verifyURL, TokenTTL: time.Hour, MaxLoginFailures: 3, Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.Login(ctx, auth.Login{Email: "a@example.com", Password: pw})
+		return err
+	}
+	failures := func() int {
+		return e.count(t, `SELECT coalesce(sum(failures), 0)::int FROM login_throttle WHERE email = 'a@example.com'`)
+	}
+	for i := range 2 {
+		if err := login("wrong"); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("hung-up wrong password %d: %v", i, err)
 		}
 	}
-
-	e.hasher.full.Store(true)
-	for _, email := range []string{"victim@example.com", "someone@example.com"} {
-		if _, err := e.svc.Login(ctx, auth.Login{Email: email, Password: "guess-again"}); !errors.Is(err, auth.ErrOverloaded) {
-			t.Fatalf("%s under overload: %v, want ErrOverloaded", email, err)
-		}
+	if n := failures(); n != 2 {
+		t.Fatalf("%d failures counted after two hung-up guesses, want 2", n)
 	}
-	e.hasher.full.Store(false)
-
-	var locked *auth.LockedError
-	if _, err := e.svc.Login(ctx, auth.Login{Email: "victim@example.com", Password: "guess-again"}); !errors.As(err, &locked) {
-		t.Fatalf("locked account after the overload: %v, want LockedError", err)
+	if err := login("s3cret-pass"); err != nil {
+		t.Fatalf("hung-up right password: %v", err)
+	}
+	if n := failures(); n != 0 {
+		t.Fatalf("%d failures left after a hung-up successful login, want the reset", n)
 	}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode"
@@ -141,10 +142,13 @@ type LoginInput struct {
 	Email, Password *string
 }
 
-// Login is a validated login request.
+// Login is a validated login request, with where it comes from (set by the
+// HTTP layer): the client address and the device its cookie claims, if any.
 type Login struct {
 	Email    string
 	Password string
+	ClientIP netip.Addr
+	Device   Device
 }
 
 // ValidateLogin checks only the shape of a login request: the length and

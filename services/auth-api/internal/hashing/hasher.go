@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/passhash"
@@ -26,6 +28,8 @@ type Options struct {
 	// QueueTimeout is how long a caller waits for a slot before auth.ErrOverloaded.
 	QueueTimeout time.Duration
 	Registerer   prometheus.Registerer
+	// TracerProvider traces the wait for a slot and each hash; nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // Hasher hashes and verifies passwords, at most Concurrency at a time.
@@ -41,6 +45,7 @@ type Hasher struct {
 	admitted atomic.Int64 // operations holding an Admit reservation
 	recent   atomic.Int64
 
+	tracer   trace.Tracer
 	duration *prometheus.HistogramVec
 	wait     prometheus.Histogram
 	timeouts prometheus.Counter
@@ -74,6 +79,10 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 			Help: "Requests turned away with 503 because no hashing slot could be had within HASH_QUEUE_TIMEOUT.",
 		}),
 	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
+	h.tracer = opts.TracerProvider.Tracer(tracerName)
 	h.duration.WithLabelValues("hash")
 	h.duration.WithLabelValues("verify")
 	if opts.Registerer != nil {
@@ -96,14 +105,17 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 
 // Hash returns the PHC string of password, waiting for a slot if needed.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	release, err := h.acquire(ctx)
+	release, err := h.tracedAcquire(ctx, "hash")
 	if err != nil {
 		return "", err
 	}
 	defer release()
-	start := time.Now()
-	s := passhash.Hash(password, h.params)
-	h.observe("hash", time.Since(start))
+	var s string
+	h.traced(ctx, "hash", h.params, func() {
+		start := time.Now()
+		s = passhash.Hash(password, h.params)
+		h.observe("hash", time.Since(start))
+	})
 	return s, nil
 }
 
@@ -119,14 +131,16 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	if err != nil {
 		return false, false, err
 	}
-	release, err := h.acquire(ctx)
+	release, err := h.tracedAcquire(ctx, "verify")
 	if err != nil {
 		return false, false, err
 	}
 	defer release()
-	start := time.Now()
-	ok = stored.Matches(password)
-	h.observe("verify", time.Since(start))
+	h.traced(ctx, "verify", stored.Params(), func() {
+		start := time.Now()
+		ok = stored.Matches(password)
+		h.observe("verify", time.Since(start))
+	})
 	return ok, stored.WeakerThan(h.params), nil
 }
 

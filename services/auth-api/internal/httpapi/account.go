@@ -51,7 +51,7 @@ func (a *api) handlePasswordChange(w http.ResponseWriter, r *http.Request) (stri
 	if err != nil {
 		return "", err
 	}
-	if err := a.auth.ChangePassword(r.Context(), c.UID, c.SessionID, in.Current, in.New); err != nil {
+	if err := a.auth.ChangePassword(r.Context(), c.UID, c.SessionID, a.loginSource(r, auth.Login{Password: in.Current}), in.New); err != nil {
 		return "", err
 	}
 	writeJSON(w, http.StatusOK, message{msgPasswordChanged})
@@ -76,7 +76,7 @@ func (a *api) handleEmailChange(w http.ResponseWriter, r *http.Request) (string,
 	if err != nil {
 		return "", err
 	}
-	if err := a.auth.RequestEmailChange(r.Context(), c.UID, in.Password, in.NewEmail); err != nil {
+	if err := a.auth.RequestEmailChange(r.Context(), c.UID, a.loginSource(r, auth.Login{Password: in.Password}), in.NewEmail); err != nil {
 		return "", err
 	}
 	writeJSON(w, http.StatusOK, message{msgEmailChange})
@@ -130,7 +130,7 @@ func (a *api) handleDeleteMe(w http.ResponseWriter, r *http.Request) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := a.auth.DeleteAccount(r.Context(), c.UID, pw); err != nil {
+	if err := a.auth.DeleteAccount(r.Context(), c.UID, a.loginSource(r, auth.Login{Password: pw})); err != nil {
 		return "", err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -73,11 +73,25 @@ func TestBadRequests(t *testing.T) {
 			400, `{"email":["This field is required."],"password":["This field is required."],"username":["This field is required."]}`},
 		{"wrong JSON type", request{method: "POST", path: "/api/login/", body: `{"email":5,"password":"x"}`},
 			400, `{"email":["Not a valid string."]}`},
+		{"wrong JSON types: every such field at once", request{method: "POST", path: "/api/signup/", body: `{"username":1,"email":true,"password":["x"]}`},
+			400, `{"email":["Not a valid string."],"password":["Not a valid string."],"username":["Not a valid string."]}`},
+		{"wrong JSON type with other failing fields", request{method: "POST", path: "/api/signup/", body: `{"username":{},"email":"nope"}`},
+			400, `{"email":["Enter a valid email address."],"password":["This field is required."],"username":["Not a valid string."]}`},
+		{"wrong JSON type in an unknown field is ignored", request{method: "POST", path: "/api/login/", body: `{"Email":[],"x":5}`},
+			400, `{"email":["Not a valid string."],"password":["This field is required."]}`},
+		{"wrong JSON type on resend", request{method: "POST", path: "/api/verify/resend/", body: `{"email":5}`},
+			400, `{"email":["Not a valid string."]}`},
+		{"wrong JSON type and trailing garbage", request{method: "POST", path: "/api/login/", body: `{"email":5} x`}, 400, `{"message":"Malformed JSON."}`},
 		{"common password", request{method: "POST", path: "/api/signup/", body: `{"username":"j","email":"j@example.com","password":"password123"}`},
 			400, `{"password":["This password is too common."]}`},
 		{"malformed JSON", request{method: "POST", path: "/api/signup/", body: `{"username":`}, 400, `{"message":"Malformed JSON."}`},
 		{"two JSON values", request{method: "POST", path: "/api/login/", body: `{} {}`}, 400, `{"message":"Malformed JSON."}`},
 		{"not an object", request{method: "POST", path: "/api/login/", body: `[1,2]`}, 400, `{"message":"Malformed JSON."}`},
+		{"null body", request{method: "POST", path: "/api/signup/", body: `null`}, 400, `{"message":"Malformed JSON."}`},
+		{"null body with spaces", request{method: "POST", path: "/api/verify/resend/", body: " \n null "}, 400, `{"message":"Malformed JSON."}`},
+		{"string body", request{method: "POST", path: "/api/login/", body: `"x"`}, 400, `{"message":"Malformed JSON."}`},
+		{"number body", request{method: "POST", path: "/api/login/", body: `1`}, 400, `{"message":"Malformed JSON."}`},
+		{"empty body", request{method: "POST", path: "/api/login/", body: ` `}, 400, `{"message":"Malformed JSON."}`},
 		// Hostile input (tools/faults): a JSON 400, nothing stored.
 		{"invalid UTF-8 in username", request{method: "POST", path: "/api/signup/", body: "{\"username\":\"bad\xff\xfe\",\"email\":\"u1@example.com\",\"password\":\"correct-horse-42\"}"},
 			400, bodyMessage},
@@ -146,6 +160,33 @@ func TestBadRequests(t *testing.T) {
 	}
 	if n := h.count(t, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM verification_tokens)`); n != 0 {
 		t.Errorf("rejected requests stored %d users and tokens", n)
+	}
+}
+
+// A 405 names the methods the path takes, whichever route it is.
+func TestMethodNotAllowedSaysWhatIsAllowed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	tests := []struct {
+		method, path, allow string
+	}{
+		{"GET", "/api/signup/", "POST"},
+		{"PUT", "/api/login", "POST"},
+		{"PATCH", "/api/signup", "POST"},
+		{"DELETE", "/api/verify/abc/", "GET"},
+		{"HEAD", "/api/verify/abc", "GET"}, // a HEAD would consume the token unseen
+		{"POST", "/api/verify/abc/", "GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := h.do(t, request{method: tt.method, path: tt.path})
+			if rec.Code != 405 || rec.Header().Get("Allow") != tt.allow {
+				t.Fatalf("got %d Allow %q, want 405 Allow %q", rec.Code, rec.Header().Get("Allow"), tt.allow)
+			}
+		})
+	}
+	if rec := h.do(t, request{method: "GET", path: "/api/nothing/"}); rec.Header().Get("Allow") != "" {
+		t.Errorf("a 404 carries Allow %q", rec.Header().Get("Allow"))
 	}
 }
 
@@ -277,13 +318,18 @@ func TestLoginLockout(t *testing.T) {
 	if rec.Code != 429 || rec.Header().Get("Retry-After") != "60" || !strings.Contains(body(rec), "message") {
 		t.Fatalf("locked login: %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), body(rec))
 	}
-	// The lock is per email: other accounts are unaffected.
+	// The lock is per email and source: other accounts are unaffected, and
+	// so is the owner from another address.
 	if rec := h.login(t, "b@example.com", "wrong-password"); rec.Code != 401 {
 		t.Fatalf("other email: %d", rec.Code)
 	}
+	if rec := h.do(t, request{method: "POST", path: "/api/login/", remote: "198.51.100.1:4000",
+		body: `{"email":"a@example.com","password":` + quote(goodPassword) + `}`}); rec.Code != 200 {
+		t.Fatalf("owner from another address: %d %s", rec.Code, body(rec))
+	}
 	if h.metric(t, "kairos_logins_total", map[string]string{"result": "locked"}) != 1 ||
 		h.metric(t, "kairos_logins_total", map[string]string{"result": "invalid_credentials"}) != 6 ||
-		h.metric(t, "kairos_login_lockouts_total", nil) != 1 {
+		h.metric(t, "kairos_login_lockouts_total", map[string]string{"kind": "source"}) != 1 {
 		t.Fatal("login metrics do not match")
 	}
 }
@@ -297,7 +343,7 @@ func TestCORS(t *testing.T) {
 		return rec.Result()
 	}
 	ok := preflight("https://app.example.com")
-	if ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || ok.Header.Get("Access-Control-Allow-Credentials") != "" {
+	if ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || ok.Header.Get("Access-Control-Allow-Credentials") != "true" {
 		t.Fatalf("allowed origin preflight: %d %v", ok.StatusCode, ok.Header)
 	}
 	if bad := preflight("https://evil.example.com"); bad.Header.Get("Access-Control-Allow-Origin") != "" {

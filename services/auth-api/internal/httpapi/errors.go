@@ -17,6 +17,7 @@ import (
 // answer is what an error becomes: the status, the body, Retry-After in
 // seconds (no header when 0) and the label it is counted under in the
 // per-endpoint counters. logMsg, when set, is logged once with the request id.
+// A refusal is answered the cheap way (refusal.go).
 type answer struct {
 	status     int
 	body       any
@@ -25,6 +26,7 @@ type answer struct {
 	result     string
 	logLevel   slog.Level
 	logMsg     string
+	refusal    bool
 }
 
 // requestError is an error of the HTTP layer itself (the body, the path, the
@@ -97,15 +99,18 @@ func (a *api) answerFor(err error) answer {
 		return answer{status: http.StatusBadRequest, body: message{"Invalid token"}, result: "expired"}
 	case errors.Is(err, auth.ErrTokenInvalid):
 		return answer{status: http.StatusBadRequest, body: message{"Invalid token"}, result: "invalid"}
+	case errors.As(err, &locked) && locked.Account:
+		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(locked.RetryAfter), result: "locked",
+			body: message{"Too many failed sign-ins for this account. Sign in from a device you used before, or reset your password."}}
 	case errors.As(err, &locked):
 		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(locked.RetryAfter), result: "locked",
 			body: message{"Too many failed login attempts. Try again later."}}
 	case errors.As(err, &rl):
 		return answer{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(rl.retryAfter), result: "rate_limited",
-			body: message{"Too many requests. Try again later."}}
+			body: a.refusals.limitedBody, refusal: true}
 	case errors.Is(err, auth.ErrOverloaded):
 		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(a.overloadRetry), result: "overloaded",
-			body: message{"The service is busy. Try again shortly."}}
+			body: a.refusals.busyBody, refusal: true}
 	case errors.Is(err, session.ErrRefreshReused): // the session is revoked; told like any bad token
 		return answer{status: http.StatusUnauthorized, body: message{msgBadRefresh}, result: session.OutcomeReuseRevoked}
 	case errors.Is(err, session.ErrRefreshExpired):
@@ -140,10 +145,23 @@ func (a *api) answerFor(err error) answer {
 		logMsg: "request failed", logLevel: slog.LevelError}
 }
 
+// clientClosed is the answer to a request that failed because its client
+// went away (the request's context is cancelled): 499, counted and logged
+// as such, never as a server error. Nobody reads the body.
+var clientClosed = answer{status: clientClosedRequest, body: message{"Client closed request."}, result: "client_closed"}
+
 // fail answers err and returns the label to count it under. The log line
 // carries the request id, and the trace id from the context.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) string {
 	ans := a.answerFor(err)
+	if ans.status >= http.StatusInternalServerError && r.Context().Err() != nil {
+		ans = clientClosed
+	}
+	if ans.refusal {
+		quiet(r.Context())
+		a.refusals.count(r.Context(), ans.result)
+		a.refusals.wait(r.Context())
+	}
 	if ans.logMsg != "" {
 		a.log.Log(r.Context(), ans.logLevel, ans.logMsg, "request_id", requestID(r.Context()), "error", err)
 	}
@@ -160,5 +178,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) string {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
+	if b, ok := v.(rendered); ok {
+		_, _ = w.Write(b)
+		return
+	}
 	_ = json.NewEncoder(w).Encode(v)
 }

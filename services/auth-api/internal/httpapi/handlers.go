@@ -18,10 +18,10 @@ type Auth interface {
 	Resend(ctx context.Context, email string) error
 	Forgot(ctx context.Context, email string) error
 	ResetPassword(ctx context.Context, token, password string) error
-	ChangePassword(ctx context.Context, uid, sessionID, current, next string) error
-	RequestEmailChange(ctx context.Context, uid, password, newEmail string) error
+	ChangePassword(ctx context.Context, uid, sessionID string, current auth.Login, next string) error
+	RequestEmailChange(ctx context.Context, uid string, password auth.Login, newEmail string) error
 	ConfirmEmail(ctx context.Context, token string) error
-	DeleteAccount(ctx context.Context, uid, password string) error
+	DeleteAccount(ctx context.Context, uid string, password auth.Login) error
 }
 
 // Success messages, word for word the seed's where the seed had them.
@@ -39,7 +39,8 @@ const (
 type handler func(w http.ResponseWriter, r *http.Request) (result string, err error)
 
 // endpoint adapts a handler, once for every route: the per-IP limit first,
-// then the handler, then the count of the outcome.
+// before any other work (a refusal is cheap: refusal.go), then the handler,
+// then the count of the outcome.
 func (a *api) endpoint(counter results, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.limiter != nil {
@@ -64,11 +65,12 @@ type signupRequest struct {
 
 func (a *api) handleSignup(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req signupRequest
-	if err := decode(w, r, &req); err != nil {
+	typeErrs, err := decodeFields(w, r, &req)
+	if err != nil {
 		return "", err
 	}
 	in, err := a.policy.ValidateSignup(auth.SignupInput{Username: req.Username, Email: req.Email, Password: req.Password})
-	if err != nil {
+	if err := withTypeErrors(typeErrs, err); err != nil {
 		return "", err
 	}
 	res, err := a.auth.Signup(r.Context(), in)
@@ -95,22 +97,25 @@ type loginResponse struct {
 
 func (a *api) handleLogin(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req loginRequest
-	if err := decode(w, r, &req); err != nil {
-		return "", err
-	}
-	in, err := a.policy.ValidateLogin(auth.LoginInput{Email: req.Email, Password: req.Password})
+	typeErrs, err := decodeFields(w, r, &req)
 	if err != nil {
 		return "", err
 	}
+	in, err := a.policy.ValidateLogin(auth.LoginInput{Email: req.Email, Password: req.Password})
+	if err := withTypeErrors(typeErrs, err); err != nil {
+		return "", err
+	}
+	in = a.loginSource(r, in)
 	uid, err := a.auth.Login(r.Context(), in)
 	if err != nil {
 		return "", err
 	}
-	tokens, err := a.startSession(r, uid)
+	issued, err := a.startSession(r, uid)
 	if err != nil {
 		return "", err
 	}
-	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid, tokenResponse: tokens})
+	a.devices.remember(w, uid, in.Device)
+	writeJSON(w, http.StatusOK, loginResponse{Message: msgLogin, AuthID: uid, tokenResponse: issued})
 	return "ok", nil
 }
 
@@ -162,11 +167,12 @@ type resendRequest struct {
 
 func (a *api) handleResend(w http.ResponseWriter, r *http.Request) (string, error) {
 	var req resendRequest
-	if err := decode(w, r, &req); err != nil {
+	typeErrs, err := decodeFields(w, r, &req)
+	if err != nil {
 		return "", err
 	}
 	email, err := a.policy.ValidateEmail(req.Email)
-	if err != nil {
+	if err := withTypeErrors(typeErrs, err); err != nil {
 		return "", err
 	}
 	if err := a.auth.Resend(r.Context(), email); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/events"
@@ -42,6 +43,7 @@ type harness struct {
 	reg     *prometheus.Registry
 	logs    *testkit.LogBuffer
 	spec    routers.Router
+	hasher  *hashing.Hasher
 
 	list      *revocation.List
 	authority *tokens.Authority
@@ -72,22 +74,16 @@ func newHarness(t testing.TB, opts ...option) *harness {
 // newHarnessWith hashes with p (benchmarks use the production parameters).
 func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	t.Helper()
+	return newHarnessRules(t, p, nil, opts...)
+}
+
+// newHarnessRules also lets rules change the rules' configuration.
+func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), opts ...option) *harness {
+	t.Helper()
 	pool := migrationstest.NewPool(t)
 	reg := prometheus.NewRegistry()
 	logs := &testkit.LogBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
-	hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := auth.New(postgres.New(pool), hasher, auth.Config{
-		VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5, Logger: logger, Registerer: reg,
-		ResetURL: httpapi.ResetURL("http://localhost:8080/", nil), ResetTTL: 30 * time.Minute, MailBudget: 5,
-		EmailConfirmURL: httpapi.EmailConfirmURL("http://localhost:8080/"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := postgres.New(pool)
 	keyPEM, keys := testKeys(t)
 	authority := tokens.NewAuthority(keys, tokens.Config{Issuer: "http://localhost:8080", Audience: "kairos", TTL: 10 * time.Minute, Leeway: 5 * time.Second}, time.Now)
@@ -106,12 +102,41 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 		JWKS:               jwks,
 		Discovery:          discovery,
 		DocumentMaxAge:     5 * time.Minute,
-		Auth:               svc,
 		Policy:             auth.Policy{MinPasswordLength: 8, Common: passwords.Common()},
 		OverloadRetryAfter: 2 * time.Second,
 		Logger:             logger,
 		Registerer:         reg,
 	}
+	// The hasher sees the options' tracer provider, and options may wrap the
+	// Gate or read the Checker: a first pass on a full copy finds the
+	// provider, the real pass sees the hasher built with it.
+	build := func(tp trace.TracerProvider, reg prometheus.Registerer) {
+		hasher, err := hashing.New(p, hashing.Options{Concurrency: 4, QueueTimeout: time.Minute, Registerer: reg, TracerProvider: tp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := auth.Config{
+			VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5,
+			MaxAccountFailures: 100, Logger: logger, Registerer: reg,
+			ResetURL: httpapi.ResetURL("http://localhost:8080/", nil), ResetTTL: 30 * time.Minute, MailBudget: 5,
+			EmailConfirmURL: httpapi.EmailConfirmURL("http://localhost:8080/"),
+		}
+		if rules != nil {
+			rules(&cfg)
+		}
+		svc, err := auth.New(store, hasher, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Auth, o.Gate = svc, hasher
+	}
+	build(nil, prometheus.NewRegistry())
+	pre := o
+	for _, f := range opts {
+		f(&pre)
+	}
+	build(pre.TracerProvider, reg)
+	hasher := o.Gate.(*hashing.Hasher)
 	for _, f := range opts {
 		f(&o)
 	}
@@ -119,7 +144,7 @@ func newHarnessWith(t testing.TB, p passhash.Params, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t), list: list, authority: authority, keyPEM: keyPEM}
+	return &harness{handler: h, pool: pool, reg: reg, logs: logs, spec: loadSpec(t), hasher: hasher, list: list, authority: authority, keyPEM: keyPEM}
 }
 
 // loadSpec reads openapi.yaml; every response a test receives through do is

@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	held     prometheus.Gauge
 
 	signups, logins, verifications, resends results
 
@@ -49,13 +50,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "http_server_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kairos_http_refusals_held",
+			Help: "Refused requests (429/503) held before their answer, so that clients ignoring Retry-After cannot spin.",
+		}),
 	}
 	m.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kairos_access_tokens_issued_total", Help: "Access tokens issued, by grant (login, refresh).",
 	}, []string{"grant"})
 	m.issued.WithLabelValues("login")
 	m.issued.WithLabelValues("refresh")
-	cs := []prometheus.Collector{m.duration, m.inFlight, m.issued}
+	cs := []prometheus.Collector{m.duration, m.inFlight, m.held, m.issued}
 	for _, c := range []struct {
 		dst    *results
 		name   string
@@ -64,29 +69,29 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}{
 		// The result sets are the metrics contract (docs/auth-api.md).
 		{&m.signups, "kairos_signups_total", "Signup requests by result (duplicate: an existing address, answered like ok).",
-			[]string{"ok", "duplicate", "invalid", "rate_limited", "overloaded", "error"}},
+			[]string{"ok", "duplicate", "invalid", "rate_limited", "overloaded", "client_closed", "error"}},
 		{&m.logins, "kairos_logins_total", "Login requests by result.",
-			[]string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "error"}},
+			[]string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "client_closed", "error"}},
 		{&m.verifications, "kairos_verifications_total", "Verification link requests by result.",
-			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}},
+			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "client_closed", "error"}},
 		{&m.resends, "kairos_verification_resends_total", "Verification resend requests by result.",
-			[]string{"ok", "invalid", "rate_limited", "error"}},
+			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
 		{&m.forgots, "kairos_password_forgot_total", "Forgot-password requests by result (unknown addresses answered and counted like ok).",
-			[]string{"ok", "invalid", "rate_limited", "error"}},
+			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
 		{&m.resets, "kairos_password_resets_total", "Password reset requests by result.",
-			[]string{"ok", "page", "invalid", "rate_limited", "overloaded", "error"}},
+			[]string{"ok", "page", "invalid", "rate_limited", "overloaded", "client_closed", "error"}},
 		{&m.pwChanges, "kairos_password_changes_total", "Password change requests by result.",
-			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "error"}},
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}},
 		{&m.emailChanges, "kairos_email_change_requests_total", "Email change requests by result (a taken address answered and counted like ok).",
-			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "error"}},
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}},
 		{&m.emailConfirms, "kairos_email_change_confirmations_total", "Email change confirmation links by result.",
-			[]string{"ok", "invalid", "rate_limited", "error"}},
+			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
 		{&m.deletions, "kairos_account_deletions_total", "Account deletion requests by result.",
-			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "error"}},
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}},
 		{&m.refreshes, "kairos_token_refreshes_total", "Refresh-token presentations by outcome.",
-			[]string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}},
+			[]string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "client_closed", "error"}},
 		{&m.checks, "kairos_auth_checks_total", "Ingress checks (GET /api/auth/check) by outcome; ok_db: vouched for by PostgreSQL while the revocation feed was stale.",
-			[]string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}},
+			[]string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "client_closed", "error"}},
 	} {
 		vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, []string{"result"})
 		allowed := map[string]bool{}

@@ -31,6 +31,7 @@ const (
 type requestInfo struct {
 	id    string
 	route string
+	quiet bool // a refusal: counted and summarised, not logged one by one
 }
 
 func requestID(ctx context.Context) string {
@@ -97,6 +98,9 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 				code = http.StatusOK
 			}
 			m.duration.WithLabelValues(methodLabel(r.Method), info.route, strconv.Itoa(code)).Observe(d.Seconds())
+			if info.quiet {
+				return
+			}
 			log.InfoContext(r.Context(), "request", "method", r.Method, "route", info.route,
 				"status", code, "duration", d, "request_id", info.id)
 		}()
@@ -155,10 +159,19 @@ func withTrailingSlash(next http.Handler) http.Handler {
 // routes take optionally.
 func wellKnown(path string) bool { return strings.HasPrefix(path, "/.well-known/") }
 
-// shownRoute is a route template and the router's own pattern for its path.
+// shownRoute is a route template and the router's own pattern for its path
+// (nil for a template without variables, which is compared as a string:
+// no regexp per request and route where none is needed).
 type shownRoute struct {
 	template string
 	path     *regexp.Regexp
+}
+
+func (s shownRoute) matches(p string) bool {
+	if s.path == nil {
+		return p == s.template
+	}
+	return s.path.MatchString(p)
 }
 
 // shownRoutes lists the router's routes in the order it tries them, so that
@@ -173,6 +186,10 @@ func shownRoutes(r *mux.Router) ([]shownRoute, error) {
 		pattern, err := route.GetPathRegexp()
 		if err != nil {
 			return err
+		}
+		if !strings.Contains(tmpl, "{") {
+			routes = append(routes, shownRoute{template: tmpl})
+			return nil
 		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
@@ -200,7 +217,7 @@ func hideToken(routes []shownRoute, next http.Handler) http.Handler {
 			p = strings.TrimSuffix(p, "/") + "/" // as withTrailingSlash will
 		}
 		for _, route := range routes {
-			if route.path.MatchString(p) {
+			if route.matches(p) {
 				shown = route.template
 				break
 			}

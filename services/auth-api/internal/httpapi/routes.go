@@ -41,6 +41,9 @@ type Options struct {
 	// Limiter limits requests per client IP; nil turns the limit off.
 	Limiter  *IPLimiter
 	ClientIP ClientIP
+	// DeviceCookies signs the kairos_device cookie set after a login; nil:
+	// none, every login counts by its network.
+	DeviceCookies *DeviceCookies
 	// CORSOrigins are the exact origins browsers may call the API from;
 	// empty means no cross-origin access at all.
 	CORSOrigins []string
@@ -49,6 +52,16 @@ type Options struct {
 	VerifyRedirect *url.URL
 	// OverloadRetryAfter is the Retry-After of a 503 for want of a hashing slot.
 	OverloadRetryAfter time.Duration
+	// Gate admits signups and logins to password hashing before their body
+	// is read (hashing.Hasher); nil admits everything.
+	Gate Gate
+	// RefusalHold is how long a refused request (429 from the per-IP limit,
+	// 503 from the gate) is held before it is answered, for at most MaxHeld
+	// requests at once (DefaultMaxHeld when 0); 0 answers at once.
+	RefusalHold time.Duration
+	MaxHeld     int
+	// Now is the clock of the refusal summaries (time.Now when nil).
+	Now func() time.Time
 
 	// Sessions: the session rules, the bearer-token checker, the account
 	// reads of signed-in users, and the public key documents with how long
@@ -70,8 +83,11 @@ type api struct {
 	policy        auth.Policy
 	limiter       *IPLimiter
 	clientIP      ClientIP
+	devices       *DeviceCookies
 	redirectURL   *url.URL
 	overloadRetry time.Duration
+	gate          Gate
+	refusals      *refusals
 	sessions      Sessions
 	checker       Checker
 	directory     Directory
@@ -92,12 +108,16 @@ func New(o Options) (http.Handler, error) {
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	pg, err := newPages()
 	if err != nil {
 		return nil, err
 	}
-	a := &api{pages: pg, auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP,
-		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, log: o.Logger, metrics: m,
+	a := &api{pages: pg, auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP, devices: o.DeviceCookies,
+		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, gate: o.Gate,
+		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m,
 		sessions: o.Sessions, checker: o.Checker, directory: o.Directory}
 
 	// Every route, declared with its trailing slash (optional for clients).
@@ -105,20 +125,20 @@ func New(o Options) (http.Handler, error) {
 	r := mux.NewRouter()
 	r.SkipClean(true) // no 301s to "cleaned" paths: an odd path is a 404
 	r.Use(tagRoute)
-	r.Handle("/api/signup/", a.endpoint(m.signups, a.handleSignup)).Methods(http.MethodPost)
-	r.Handle("/api/login/", a.endpoint(m.logins, a.handleLogin)).Methods(http.MethodPost)
+	r.Handle("/api/signup/", a.endpoint(m.signups, a.admitted(a.handleSignup))).Methods(http.MethodPost)
+	r.Handle("/api/login/", a.endpoint(m.logins, a.admitted(a.handleLogin))).Methods(http.MethodPost)
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
 	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
 	r.Handle(routeForgot, a.endpoint(m.forgots, a.handleForgot)).Methods(http.MethodPost)
-	r.Handle(routeReset, a.endpoint(m.resets, a.handleReset)).Methods(http.MethodPost)
+	r.Handle(routeReset, a.endpoint(m.resets, a.admitted(a.handleReset))).Methods(http.MethodPost)
 	r.Handle(routeResetPage, a.endpoint(m.resets, a.handleResetPage)).Methods(http.MethodGet)
-	r.Handle(routePasswordChange, a.endpoint(m.pwChanges, a.handlePasswordChange)).Methods(http.MethodPost)
-	r.Handle(routeEmailChange, a.endpoint(m.emailChanges, a.handleEmailChange)).Methods(http.MethodPost)
+	r.Handle(routePasswordChange, a.endpoint(m.pwChanges, a.admitted(a.handlePasswordChange))).Methods(http.MethodPost)
+	r.Handle(routeEmailChange, a.endpoint(m.emailChanges, a.admitted(a.handleEmailChange))).Methods(http.MethodPost)
 	r.Handle(routeEmailConfirm, a.endpoint(m.emailConfirms, a.handleEmailConfirm)).Methods(http.MethodGet)
 	r.Handle("/api/token/refresh/", a.endpoint(m.refreshes, a.handleRefresh)).Methods(http.MethodPost)
 	r.Handle("/api/logout/", a.endpoint(m.logouts, a.handleLogout)).Methods(http.MethodPost)
 	r.Handle("/api/me/", a.endpoint(m.me, a.handleMe)).Methods(http.MethodGet)
-	r.Handle("/api/me/", a.endpoint(m.deletions, a.handleDeleteMe)).Methods(http.MethodDelete)
+	r.Handle("/api/me/", a.endpoint(m.deletions, a.admitted(a.handleDeleteMe))).Methods(http.MethodDelete)
 	r.Handle("/api/sessions/", a.endpoint(m.sessions, a.handleSessions)).Methods(http.MethodGet)
 	r.Handle("/api/sessions/{id}/", a.endpoint(m.sessDel, a.handleDeleteSession)).Methods(http.MethodDelete)
 	// Not limited per IP: an ingress calls the check from a few addresses
@@ -131,7 +151,10 @@ func New(o Options) (http.Handler, error) {
 	r.Handle(pathJWKS, a.unlimited(m.jwks, publicDocument(o.JWKS, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.Handle("/.well-known/openid-configuration", a.unlimited(m.discovery, publicDocument(o.Discovery, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errMethod(r.Method)) })
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", allowedMethods(r, req))
+		a.fail(w, req, errMethod(req.Method))
+	})
 
 	shown, err := shownRoutes(r)
 	if err != nil {
@@ -140,12 +163,15 @@ func New(o Options) (http.Handler, error) {
 
 	var h http.Handler = withTrailingSlash(r)
 	if len(o.CORSOrigins) > 0 {
-		// Exact origins only and no credentials: never "*" with credentials.
+		// Exact origins only, never "*": credentials are allowed so that a
+		// frontend on another origin can send the device cookie
+		// (credentials: "include"), which is useless anywhere but login.
 		h = cors.New(cors.Options{
-			AllowedOrigins: o.CORSOrigins,
-			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodDelete},
-			AllowedHeaders: []string{"Content-Type", "Authorization"},
-			MaxAge:         600,
+			AllowedOrigins:   o.CORSOrigins,
+			AllowCredentials: true,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+			AllowedHeaders:   []string{"Content-Type", "Authorization"},
+			MaxAge:           600,
 		}).Handler(h)
 	}
 	h = observe(o.Logger, m, h)
@@ -156,4 +182,21 @@ func New(o Options) (http.Handler, error) {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
 	)
 	return hideToken(shown, h), nil
+}
+
+// allowedMethods is the Allow header of a 405: the methods some route
+// would accept for req's path. gorilla/mux does not tell, so each method is
+// tried against the router (only on the 405 path, so the cost is moot).
+func allowedMethods(router *mux.Router, req *http.Request) string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		try := req.Clone(req.Context())
+		try.Method = m
+		var match mux.RouteMatch
+		if router.Match(try, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	return strings.Join(allowed, ", ")
 }

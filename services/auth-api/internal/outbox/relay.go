@@ -174,7 +174,7 @@ func NewRelay(store Store, js jetstream.JetStream, opts Options) *Relay {
 	r.published = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kairos_outbox_published_total", Help: "Outbox events acknowledged by JetStream, by subject.",
 	}, []string{"subject"})
-	for _, s := range events.Types {
+	for _, s := range append([]string{events.SessionRevoked}, events.Types...) {
 		r.published.WithLabelValues(s)
 	}
 	r.failures = prometheus.NewCounter(prometheus.CounterOpts{

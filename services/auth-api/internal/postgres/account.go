@@ -160,7 +160,7 @@ func (s *Store) DeleteAccount(ctx context.Context, uid string, event func(auth.A
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE uid = $1`, uid); err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}
-		if err := clearLoginLock(ctx, tx, a.Email); err != nil {
+		if err := clearLoginLockout(ctx, tx, auth.NormalizeEmail(a.Email)); err != nil {
 			return err
 		}
 		return insertOutbox(ctx, tx, event(a))

@@ -98,7 +98,7 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 			WHERE uid = $1 RETURNING username, email`, uid, passwordHash, now).Scan(&a.Username, &a.Email); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
-		if err := clearLoginLock(ctx, tx, a.Email); err != nil {
+		if err := clearLoginLockout(ctx, tx, auth.NormalizeEmail(a.Email)); err != nil {
 			return err
 		}
 		if _, err := revoke(ctx, tx, uid, "password_reset", true, `WHERE uid = $1 AND revoked_at IS NULL`, uid); err != nil {
@@ -106,13 +106,4 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 		}
 		return insertOutbox(ctx, tx, event(a))
 	})
-}
-
-// clearLoginLock forgets the failed logins of email: the reset proved the
-// mailbox, so the owner gets straight in.
-func clearLoginLock(ctx context.Context, q querier, email string) error {
-	if _, err := q.Exec(ctx, `DELETE FROM login_throttle WHERE email = $1`, auth.NormalizeEmail(email)); err != nil {
-		return fmt.Errorf("clear login lock: %w", err)
-	}
-	return nil
 }

@@ -2,71 +2,125 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 )
 
-// The login throttle is keyed by the normalised email whether or not an
-// account has it, so a lock says nothing about which addresses exist. It
-// lives in PostgreSQL so that every replica sees the same state.
+// The login throttle lives in PostgreSQL so that every replica sees the same
+// state: login_sources per (normalised email, source), login_throttle per
+// email for the account-wide count of untrusted failures. Both are keyed by
+// the email whether or not an account has it, so a lock says nothing about
+// which addresses exist.
 
-// LoginLockedUntil returns the end of key's lock, zero when there is none.
-func (s *Store) LoginLockedUntil(ctx context.Context, key string) (_ time.Time, err error) {
+// LoginThrottle reads the source's lock and the account-wide count at once.
+func (s *Store) LoginThrottle(ctx context.Context, email, source string) (_ auth.LoginThrottle, err error) {
 	defer markUnavailable(&err)
-	var until *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT locked_until FROM login_throttle WHERE email = $1`, key).Scan(&until)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && until == nil) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("login throttle: %w", err)
-	}
-	return *until, nil
-}
-
-// RecordLoginFailure increments key's consecutive failures atomically (one
-// statement, so concurrent failures from several replicas all count).
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time) (_ int, err error) {
-	defer markUnavailable(&err)
-	var n int
+	var (
+		until *time.Time
+		n     *int
+	)
 	err = s.pool.QueryRow(ctx,
-		`INSERT INTO login_throttle (email, failures, updated_at) VALUES ($1, 1, $2)
-		 ON CONFLICT (email) DO UPDATE SET failures = login_throttle.failures + 1, updated_at = $2
-		 RETURNING failures`, key, now).Scan(&n)
+		`SELECT (SELECT locked_until FROM login_sources WHERE email = $1 AND source = $2),
+		        (SELECT failures FROM login_throttle WHERE email = $1)`, email, source).Scan(&until, &n)
 	if err != nil {
-		return 0, fmt.Errorf("record login failure: %w", err)
+		return auth.LoginThrottle{}, fmt.Errorf("login throttle: %w", err)
 	}
-	return n, nil
+	var st auth.LoginThrottle
+	if until != nil {
+		st.SourceLockedUntil = *until
+	}
+	if n != nil {
+		st.AccountFailures = *n
+	}
+	return st, nil
 }
 
-// LockLogin sets key's lock end.
-func (s *Store) LockLogin(ctx context.Context, key string, until time.Time) (err error) {
+// RecordLoginFailure increments both counts in one statement (so concurrent
+// failures on several replicas all count, and exactly one of them sees the
+// account-wide count reach the ceiling) and writes the notice with it.
+func (s *Store) RecordLoginFailure(ctx context.Context, f auth.LoginFailure) (source, account int, err error) {
+	defer markUnavailable(&err)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var acct *int
+		err := tx.QueryRow(ctx,
+			`WITH src AS (
+			     INSERT INTO login_sources (email, source, failures, updated_at) VALUES ($1, $2, 1, $3)
+			     ON CONFLICT (email, source) DO UPDATE SET failures = login_sources.failures + 1, updated_at = $3
+			     RETURNING failures),
+			 acct AS (
+			     INSERT INTO login_throttle (email, failures, updated_at) SELECT $1, 1, $3 WHERE $4
+			     ON CONFLICT (email) DO UPDATE SET failures = login_throttle.failures + 1, updated_at = $3
+			     RETURNING failures)
+			 SELECT (SELECT failures FROM src), (SELECT failures FROM acct)`,
+			f.Email, f.Source, f.Now, f.Untrusted).Scan(&source, &acct)
+		if err != nil {
+			return fmt.Errorf("record login failure: %w", err)
+		}
+		if acct != nil {
+			account = *acct
+		}
+		if f.Notice != nil && account == f.Ceiling {
+			return insertOutbox(ctx, tx, *f.Notice)
+		}
+		return nil
+	})
+	return source, account, err
+}
+
+// LockLoginSource sets the end of a source's lock.
+func (s *Store) LockLoginSource(ctx context.Context, email, source string, until time.Time) (err error) {
 	defer markUnavailable(&err)
 	if _, err := s.pool.Exec(ctx,
-		`UPDATE login_throttle SET locked_until = $2, updated_at = now() WHERE email = $1`, key, until); err != nil {
-		return fmt.Errorf("lock login: %w", err)
+		`UPDATE login_sources SET locked_until = $3, updated_at = now() WHERE email = $1 AND source = $2`,
+		email, source, until); err != nil {
+		return fmt.Errorf("lock login source: %w", err)
 	}
 	return nil
 }
 
-// ResetLoginFailures forgets key after a successful login.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) (err error) {
+// ResetLoginFailures forgets the source's failures and the account-wide
+// count after a successful login. Other sources keep their state: an
+// attacker's lock is not lifted by the owner's login.
+func (s *Store) ResetLoginFailures(ctx context.Context, email, source string) (err error) {
 	defer markUnavailable(&err)
-	if _, err := s.pool.Exec(ctx, `DELETE FROM login_throttle WHERE email = $1`, key); err != nil {
+	if _, err := s.pool.Exec(ctx,
+		`WITH acct AS (DELETE FROM login_throttle WHERE email = $1)
+		 DELETE FROM login_sources WHERE email = $1 AND source = $2`, email, source); err != nil {
 		return fmt.Errorf("reset login failures: %w", err)
 	}
 	return nil
 }
 
-// PruneLoginThrottle deletes entries untouched since before and not locked
-// beyond it, so that guessed addresses do not accumulate forever.
-func (s *Store) PruneLoginThrottle(ctx context.Context, before time.Time) (_ int64, err error) {
+// ClearLoginLockout forgets every lockout state of email: all its sources and
+// the account-wide ceiling. A password reset calls it (inside its own
+// transaction through clearLoginLockout): the new password makes every
+// earlier guess moot. email is normalised (auth.NormalizeEmail).
+func (s *Store) ClearLoginLockout(ctx context.Context, email string) (err error) {
+	defer markUnavailable(&err)
+	return clearLoginLockout(ctx, s.pool, email)
+}
+
+func clearLoginLockout(ctx context.Context, q querier, email string) error {
+	if _, err := q.Exec(ctx,
+		`WITH acct AS (DELETE FROM login_throttle WHERE email = $1)
+		 DELETE FROM login_sources WHERE email = $1`, email); err != nil {
+		return fmt.Errorf("clear login lockout: %w", err)
+	}
+	return nil
+}
+
+// PruneLoginThrottle deletes state untouched since before and not locked
+// beyond it, so that guessed addresses do not accumulate forever. Account-wide
+// counts at ceiling stay: they end only by a reset or a known-device login.
+func (s *Store) PruneLoginThrottle(ctx context.Context, before time.Time, ceiling int) (_ int64, err error) {
 	defer markUnavailable(&err)
 	tag, err := s.pool.Exec(ctx,
-		`DELETE FROM login_throttle WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $1)`, before)
+		`WITH acct AS (DELETE FROM login_throttle WHERE updated_at < $1 AND failures < $2 RETURNING 1)
+		 DELETE FROM login_sources WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $1)`, before, ceiling)
 	if err != nil {
 		return 0, fmt.Errorf("prune login throttle: %w", err)
 	}

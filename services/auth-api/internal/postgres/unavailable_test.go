@@ -27,7 +27,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer refused.Close()
-	if _, err := postgres.New(refused).LoginLockedUntil(ctx, "a@example.com"); !errors.Is(err, auth.ErrUnavailable) {
+	if _, err := postgres.New(refused).LoginThrottle(ctx, "a@example.com", "net:192.0.2.1/32"); !errors.Is(err, auth.ErrUnavailable) {
 		t.Errorf("connection refused: %v, want ErrUnavailable", err)
 	}
 
@@ -58,7 +58,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // let the termination reach the socket
-	_, err = store.RecordLoginFailure(ctx, "a@example.com", time.Now())
+	_, _, err = store.RecordLoginFailure(ctx, auth.LoginFailure{Email: "a@example.com", Source: "net:192.0.2.1/32", Now: time.Now()})
 	if err == nil {
 		// pgx may notice the dead connection before using it and dial a
 		// new one; then the query simply succeeds, which is fine too.

@@ -36,6 +36,7 @@ type config struct {
 	MailFrom               notify.Address
 	SubjectVerification    string
 	SubjectDuplicateSignup string
+	SubjectLoginAttack     string
 	// Subjects of the recovery emails, by template (notify.DefaultSubjects).
 	Subjects map[string]string
 
@@ -54,6 +55,9 @@ type config struct {
 
 	ShutdownTimeout time.Duration
 	Obs             envconf.Observability
+	// GoMemLimit is GOMEMLIMIT, which the Go runtime reads itself; when set
+	// it wins over the limit taken from the container.
+	GoMemLimit string
 }
 
 // String masks the secrets, so the config can be logged.
@@ -122,6 +126,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if notify.HasControl(c.SubjectDuplicateSignup) {
 		e.Fail("MAIL_SUBJECT_DUPLICATE_SIGNUP", "must be one line")
 	}
+	c.SubjectLoginAttack = e.Str("MAIL_SUBJECT_LOGIN_ATTACK", "Many failed sign-ins to your Kairos account")
+	if notify.HasControl(c.SubjectLoginAttack) {
+		e.Fail("MAIL_SUBJECT_LOGIN_ATTACK", "must be one line")
+	}
 
 	c.Subjects = map[string]string{}
 	for name, def := range notify.DefaultSubjects {
@@ -148,6 +156,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.AckWait = e.Duration("NOTIFIER_ACK_WAIT", 30*time.Second, 300*time.Millisecond)
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0)
+	c.GoMemLimit = e.Str("GOMEMLIMIT", "")
 	return c, e.Err()
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,13 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushed (and checked) by the runner
 	tp, prop := tracing.Provider, otel.GetTextMapPropagator()
+
+	// Go's memory limit follows the container's, unless GOMEMLIMIT is set.
+	lim, err := lifecycle.SetMemoryLimit(cfg.GoMemLimit, os.DirFS("/"))
+	if err != nil {
+		log.Warn("container memory limit unreadable; Go memory limit left as it was", "error", err)
+	}
+	log.Info("memory limit", "go_limit_mib", lim.Bytes>>20, "source", lim.Source, "container_mib", lim.Container>>20)
 
 	// Admin port before any connection: a taken port fails at once.
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
@@ -91,7 +99,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 func pipelines(cfg config, mailer notify.Mailer, log *slog.Logger, tp trace.TracerProvider,
 	prop propagation.TextMapPropagator, reg prometheus.Registerer) ([]*pipeline, error) {
 	emailer, err := notify.NewEmailer(notify.EmailConfig{From: cfg.MailFrom, SubjectVerification: cfg.SubjectVerification,
-		SubjectDuplicateSignup: cfg.SubjectDuplicateSignup, Subjects: cfg.Subjects}, mailer, tp, reg)
+		SubjectDuplicateSignup: cfg.SubjectDuplicateSignup, SubjectLoginAttack: cfg.SubjectLoginAttack, Subjects: cfg.Subjects}, mailer, tp, reg)
 	if err != nil {
 		return nil, err
 	}

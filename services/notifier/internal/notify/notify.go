@@ -68,6 +68,7 @@ type AgentClient interface {
 const (
 	TemplateVerification       = "verification"
 	TemplateDuplicateSignup    = "duplicate_signup"
+	TemplateLoginAttack        = "login_attack"
 	TemplatePasswordReset      = "password_reset"
 	TemplatePasswordChanged    = "password_changed"
 	TemplateEmailChangeConfirm = "email_change_confirm"
@@ -76,7 +77,7 @@ const (
 )
 
 // Templates lists every template name, for pre-created metric series.
-var Templates = []string{TemplateVerification, TemplateDuplicateSignup, TemplatePasswordReset,
+var Templates = []string{TemplateVerification, TemplateDuplicateSignup, TemplateLoginAttack, TemplatePasswordReset,
 	TemplatePasswordChanged, TemplateEmailChangeConfirm, TemplateEmailChangeNotice, TemplateGoodbye}
 
 // Handler is what a consumer runs for each decoded event.
@@ -85,7 +86,7 @@ type Handler interface {
 }
 
 // EmailSubjects are the subjects the email consumer handles.
-var EmailSubjects = []string{events.UserCreated, events.VerificationRequested, events.SignupDuplicate,
+var EmailSubjects = []string{events.UserCreated, events.VerificationRequested, events.SignupDuplicate, events.LoginAttackSuspected,
 	events.PasswordResetRequested, events.PasswordChanged, events.EmailChangeRequested, events.UserDeleted}
 
 // AgentSyncEvents maps the names AGENT_SYNC_EVENTS accepts to subjects.
@@ -104,6 +105,9 @@ type EmailConfig struct {
 	From                   Address
 	SubjectVerification    string
 	SubjectDuplicateSignup string
+	// SubjectLoginAttack is the subject of the one notice sent when an
+	// account reaches the ceiling of failed logins from unknown sources.
+	SubjectLoginAttack string
 	// Subjects of the other templates, by template name.
 	Subjects map[string]string
 }
@@ -145,7 +149,8 @@ func NewEmailer(cfg EmailConfig, m Mailer, tp trace.TracerProvider, reg promethe
 	for _, name := range Templates {
 		d.WithLabelValues(name)
 	}
-	subjects := map[string]string{TemplateVerification: cfg.SubjectVerification, TemplateDuplicateSignup: cfg.SubjectDuplicateSignup}
+	subjects := map[string]string{TemplateVerification: cfg.SubjectVerification, TemplateDuplicateSignup: cfg.SubjectDuplicateSignup,
+		TemplateLoginAttack: cfg.SubjectLoginAttack}
 	for name, def := range DefaultSubjects {
 		subjects[name] = def
 		if v := cfg.Subjects[name]; v != "" {
@@ -208,6 +213,8 @@ func (h *Emailer) RenderAll(e events.Event) ([]Email, error) {
 		name, data.ExpiresAt = TemplateVerification, when(e.VerifyExpiresAt)
 	case events.SignupDuplicate:
 		name = TemplateDuplicateSignup
+	case events.LoginAttackSuspected:
+		name = TemplateLoginAttack
 	case events.PasswordResetRequested:
 		name, data.ResetURL, data.ExpiresAt = TemplatePasswordReset, e.ResetURL, when(e.ResetExpiresAt)
 	case events.PasswordChanged:

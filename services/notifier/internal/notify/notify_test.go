@@ -27,6 +27,7 @@ func newEmailer(t *testing.T, m notify.Mailer) *notify.Emailer {
 		From:                   notify.Address{Name: "Kairos", Email: "no-reply@kairos.example"},
 		SubjectVerification:    "Verify",
 		SubjectDuplicateSignup: "Duplicate",
+		SubjectLoginAttack:     "Attack",
 	}, m, noop.NewTracerProvider(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -51,13 +52,16 @@ func TestRender(t *testing.T) {
 		{"duplicate", events.SignupDuplicate, "duplicate_signup", "Duplicate",
 			[]string{"already have an account", "reset your password"}, []string{"already have an account"},
 			[]string{"/api/verify/"}},
+		{"login attack", events.LoginAttackSuspected, "login_attack", "Attack",
+			[]string{"many failed attempts", "If it wasn't you, nothing is needed", "Your known devices still work", "John <b>"},
+			[]string{"Your known devices still work", "John &lt;b&gt;"}, []string{"/api/verify/"}},
 	}
 	h := newEmailer(t, &fakeMailer{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := base
 			e.Type = tt.typ
-			if tt.typ == events.SignupDuplicate {
+			if tt.typ == events.SignupDuplicate || tt.typ == events.LoginAttackSuspected {
 				e.VerifyURL, e.VerifyExpiresAt = "", nil
 			}
 			m, err := h.Render(e)

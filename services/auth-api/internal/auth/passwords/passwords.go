@@ -4,32 +4,37 @@ package passwords
 
 import (
 	_ "embed"
+	"slices"
 	"strings"
 )
 
 //go:embed common-passwords.txt
 var commonText string
 
-// List is a set of common passwords, compared case-insensitively.
+// List is a set of common passwords, compared case-insensitively. It is a
+// sorted slice of the embedded strings rather than a map: a third of the
+// memory (about 0.5 MiB against 1.5 MiB for 30,000 entries) for a binary
+// search of 15 comparisons once per signup.
 type List struct {
-	set map[string]struct{}
+	sorted []string
 }
 
 // Common parses the embedded list. Call it once at start and share the result.
 func Common() *List {
-	lines := strings.Split(commonText, "\n")
-	l := &List{set: make(map[string]struct{}, len(lines))}
-	for _, s := range lines {
+	l := &List{sorted: make([]string, 0, strings.Count(commonText, "\n")+1)}
+	for s := range strings.Lines(commonText) {
 		if s = strings.TrimSpace(s); s != "" {
-			l.set[strings.ToLower(s)] = struct{}{}
+			l.sorted = append(l.sorted, strings.ToLower(s))
 		}
 	}
+	slices.Sort(l.sorted)
+	l.sorted = slices.Clip(slices.Compact(l.sorted))
 	return l
 }
 
 // Contains reports whether pw is on the list, ignoring letter case (a
 // capitalised "Password" is no stronger than "password").
 func (l *List) Contains(pw string) bool {
-	_, ok := l.set[strings.ToLower(pw)]
+	_, ok := slices.BinarySearch(l.sorted, strings.ToLower(pw))
 	return ok
 }

@@ -1,6 +1,7 @@
 package passwords_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth/passwords"
@@ -18,5 +19,19 @@ func TestCommonPasswordList(t *testing.T) {
 	}
 	if l.Contains("correct horse battery staple 42") {
 		t.Error("a long passphrase is on the list")
+	}
+}
+
+// Every entry of the embedded list is found, in any letter case, and
+// nothing between entries is.
+func TestCommonFindsEveryEntry(t *testing.T) {
+	l := passwords.Common()
+	for _, pw := range passwords.Entries() {
+		if !l.Contains(pw) || !l.Contains(strings.ToUpper(pw)) {
+			t.Fatalf("%q is on the list but not found", pw)
+		}
+		if l.Contains(pw + "\x00") {
+			t.Fatalf("%q plus a byte is found", pw)
+		}
 	}
 }
