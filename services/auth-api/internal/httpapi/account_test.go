@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -146,5 +147,32 @@ func TestDeleteAccount(t *testing.T) {
 	}
 	if n := h.count(t, `SELECT count(*) FROM outbox WHERE subject = 'session.revoked'`); n < 1 {
 		t.Error("no session.revoked")
+	}
+}
+
+// A wrong password on a signed-in change counts against the lockout of the
+// request's source, like a login: that source is locked, the owner's other
+// networks are not.
+func TestAccountPasswordLocksItsSource(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	me := h.signedIn(t, "src@example.com")
+	del := func(password, remote string) *httptest.ResponseRecorder {
+		return h.do(t, request{method: "DELETE", path: "/api/me/", body: `{"password":` + quote(password) + `}`, remote: remote,
+			header: http.Header{"Authorization": {"Bearer " + me.AccessToken}}})
+	}
+	for i := range 5 { // the harness's MaxLoginFailures
+		if rec := del("wrong-password", "198.51.100.7:4000"); rec.Code != 400 {
+			t.Fatalf("wrong password %d: %d %s", i+1, rec.Code, rec.Body)
+		}
+	}
+	if rec := del(goodPassword, "198.51.100.7:4000"); rec.Code != 429 {
+		t.Errorf("right password from the locked source: %d %s, want 429", rec.Code, rec.Body)
+	}
+	if rec := h.login(t, "src@example.com", goodPassword); rec.Code != 200 {
+		t.Errorf("login from another source: %d %s", rec.Code, rec.Body)
+	}
+	if rec := del(goodPassword, "203.0.113.5:4000"); rec.Code != 204 {
+		t.Errorf("deletion from another source: %d %s", rec.Code, rec.Body)
 	}
 }
