@@ -61,7 +61,8 @@ func TestEnvContract(t *testing.T) {
 		"secrets": map[string]any{"existingSecret": "kairos-auth"},
 		"authApi": map[string]any{"config": map[string]any{
 			"VERIFY_REDIRECT_URL": "https://app.example/verified", "HASH_CONCURRENCY": 2,
-			"TRUSTED_PROXIES": "10.0.0.0/8", "CORS_ALLOWED_ORIGINS": "https://app.example",
+			"PASSWORD_RESET_URL": "https://app.example/reset",
+			"TRUSTED_PROXIES":    "10.0.0.0/8", "CORS_ALLOWED_ORIGINS": "https://app.example",
 		}},
 		"notifier": map[string]any{"config": map[string]any{"AGENT_BASE_URL": "https://agent.example", "NOTIFIER_MAX_ACK_PENDING": 64}},
 		"otel":     map[string]any{"env": map[string]any{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4317"}},

@@ -32,11 +32,12 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	return pgtest.NewPool(t, Template())
 }
 
-// OutboxEvents returns the events in the outbox table, oldest first, whether
-// or not they were sent.
+// OutboxEvents returns the USERS events in the outbox table (session.*
+// rows have their own payload type), oldest first, whether or not they were
+// sent.
 func OutboxEvents(t testing.TB, pool *pgxpool.Pool) []events.Event {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT payload FROM outbox ORDER BY created_at, id`)
+	rows, err := pool.Query(context.Background(), `SELECT payload FROM outbox WHERE subject LIKE 'user.%' ORDER BY created_at, id`)
 	if err != nil {
 		t.Fatalf("migrationstest: outbox: %v", err)
 	}

@@ -26,6 +26,21 @@ const (
 	// SignupDuplicate: somebody signed up with the address of a verified
 	// account; the owner is told by email instead of the caller by the API.
 	SignupDuplicate = "user.signup_duplicate"
+	// PasswordResetRequested: a reset link for an existing account (forgot
+	// password); carries ResetURL and ResetExpiresAt.
+	PasswordResetRequested = "user.password_reset_requested"
+	// PasswordChanged: the password was reset or changed; the owner gets a
+	// notice in case it was not them.
+	PasswordChanged = "user.password_changed"
+	// EmailChangeRequested: the owner asked to move the account to NewEmail;
+	// a ConfirmURL goes to NewEmail, a notice to User.Email (the old one).
+	EmailChangeRequested = "user.email_change_requested"
+	// EmailChanged: the account's address is now User.Email (PreviousEmail
+	// was the old one); the Agent is told.
+	EmailChanged = "user.email_changed"
+	// UserDeleted: the account and everything keyed by it are gone; User is
+	// what it was, for the goodbye email and the Agent.
+	UserDeleted = "user.deleted"
 	// LoginAttackSuspected: the account reached the account-wide ceiling of
 	// failed logins from untrusted sources; the owner is told once, and that
 	// their known devices still work.
@@ -34,7 +49,8 @@ const (
 
 // Types lists every subject the stream carries, in a stable order, so that
 // consumers and metrics can enumerate them.
-var Types = []string{UserCreated, VerificationRequested, SignupDuplicate, LoginAttackSuspected}
+var Types = []string{UserCreated, VerificationRequested, SignupDuplicate, LoginAttackSuspected,
+	PasswordResetRequested, PasswordChanged, EmailChangeRequested, EmailChanged, UserDeleted}
 
 // User is the account an event is about.
 type User struct {
@@ -54,6 +70,15 @@ type Event struct {
 	// (user.created and user.verification_requested).
 	VerifyURL       string     `json:"verify_url,omitempty"`
 	VerifyExpiresAt *time.Time `json:"verify_expires_at,omitempty"`
+	// ResetURL and ResetExpiresAt: user.password_reset_requested.
+	ResetURL       string     `json:"reset_url,omitempty"`
+	ResetExpiresAt *time.Time `json:"reset_expires_at,omitempty"`
+	// NewEmail, ConfirmURL and ConfirmExpiresAt: user.email_change_requested.
+	NewEmail         string     `json:"new_email,omitempty"`
+	ConfirmURL       string     `json:"confirm_url,omitempty"`
+	ConfirmExpiresAt *time.Time `json:"confirm_expires_at,omitempty"`
+	// PreviousEmail: user.email_changed.
+	PreviousEmail string `json:"previous_email,omitempty"`
 }
 
 // Subject is the NATS subject the event is published on.
@@ -102,8 +127,20 @@ func (e Event) validate() error {
 		return fmt.Errorf("%w: missing user.uid", ErrMalformed)
 	case e.User.Email == "":
 		return fmt.Errorf("%w: missing user.email", ErrMalformed)
-	case (e.Type == UserCreated || e.Type == VerificationRequested) && e.VerifyURL == "":
-		return fmt.Errorf("%w: %s without verify_url", ErrMalformed, e.Type)
+	}
+	switch e.Type {
+	case UserCreated, VerificationRequested:
+		if e.VerifyURL == "" {
+			return fmt.Errorf("%w: %s without verify_url", ErrMalformed, e.Type)
+		}
+	case PasswordResetRequested:
+		if e.ResetURL == "" {
+			return fmt.Errorf("%w: %s without reset_url", ErrMalformed, e.Type)
+		}
+	case EmailChangeRequested:
+		if e.ConfirmURL == "" || e.NewEmail == "" {
+			return fmt.Errorf("%w: %s without confirm_url or new_email", ErrMalformed, e.Type)
+		}
 	}
 	return nil
 }

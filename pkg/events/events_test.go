@@ -39,9 +39,11 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"not json", `{`, events.ErrMalformed},
 		{"wrong version", `{"id":"e","type":"user.created","version":2,"user":{"uid":"u","email":"e"},"verify_url":"x"}`, events.ErrUnknownVersion},
-		{"unknown type", `{"id":"e","type":"user.deleted","version":1,"user":{"uid":"u","email":"e"}}`, events.ErrUnknownType},
+		{"unknown type", `{"id":"e","type":"user.renamed","version":1,"user":{"uid":"u","email":"e"}}`, events.ErrUnknownType},
 		{"missing id", `{"type":"user.created","version":1,"user":{"uid":"u","email":"e"},"verify_url":"x"}`, events.ErrMalformed},
 		{"missing uid", `{"id":"e","type":"user.created","version":1,"user":{"email":"e"},"verify_url":"x"}`, events.ErrMalformed},
+		{"reset without link", `{"id":"e","type":"user.password_reset_requested","version":1,"user":{"uid":"u","email":"e"}}`, events.ErrMalformed},
+		{"email change without address", `{"id":"e","type":"user.email_change_requested","version":1,"user":{"uid":"u","email":"e"},"confirm_url":"x"}`, events.ErrMalformed},
 		{"created without link", `{"id":"e","type":"user.created","version":1,"user":{"uid":"u","email":"e"}}`, events.ErrMalformed},
 	}
 	for _, tt := range tests {

@@ -19,7 +19,9 @@ const (
 	// publish can only happen within seconds of the first; an hour is ample.
 	DuplicateWindow = time.Hour
 
-	// MaxAge keeps events long enough to survive a long notifier outage.
+	// MaxAge is the default of EVENT_RETENTION: events are kept long enough
+	// to survive a long notifier outage, and no longer, since they carry
+	// email addresses (personal data) even after an account is deleted.
 	MaxAge = 7 * 24 * time.Hour
 )
 
@@ -30,10 +32,14 @@ const (
 	HeaderTraceState  = "tracestate"
 )
 
-// StreamConfig is the USERS stream definition for the given replica count.
-func StreamConfig(replicas int) jetstream.StreamConfig {
+// StreamConfig is the USERS stream definition for the given replica count
+// and maximum age (MaxAge when zero).
+func StreamConfig(replicas int, maxAge time.Duration) jetstream.StreamConfig {
 	if replicas < 1 {
 		replicas = 1
+	}
+	if maxAge <= 0 {
+		maxAge = MaxAge
 	}
 	return jetstream.StreamConfig{
 		Name:        StreamName,
@@ -42,15 +48,17 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      MaxAge,
+		MaxAge:      maxAge,
 		Duplicates:  DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
 	}
 }
 
 // EnsureStream creates the USERS stream or updates it to StreamConfig.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas))
+// Both services must be given the same maxAge (EVENT_RETENTION), or each
+// start undoes the other's.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, maxAge time.Duration) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas, maxAge))
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
 	}

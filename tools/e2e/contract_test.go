@@ -36,15 +36,21 @@ var (
 	loginResults        = []string{"ok", "invalid_credentials", "unverified", "locked", "rate_limited", "invalid", "overloaded", "error"}
 	verificationResults = []string{"ok", "already_verified", "invalid", "expired", "rate_limited", "error"}
 	resendResults       = []string{"ok", "invalid", "rate_limited", "error"}
-	subjects            = []string{"user.created", "user.verification_requested", "user.signup_duplicate", "user.login_attack_suspected"}
-	refreshResults      = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}
-	checkResults        = []string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}
-	sessionEndpoints    = []string{"me", "logout", "sessions", "session_delete", "jwks", "discovery"}
-	sessionResults      = []string{"ok", "invalid", "expired", "revoked", "not_found", "rate_limited", "unavailable", "error"}
-	consumers           = []string{"email", "agent"}
-	messageResults      = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
-	agentClasses        = []string{"2xx", "4xx", "5xx", "error"}
-	deadLetterReasons   = []string{"max_deliver", "permanent", "undecodable"}
+	subjects            = []string{"user.created", "user.verification_requested", "user.signup_duplicate", "user.login_attack_suspected",
+		"user.password_reset_requested", "user.password_changed", "user.email_change_requested", "user.email_changed", "user.deleted"}
+	forgotResults     = []string{"ok", "invalid", "rate_limited", "client_closed", "error"}
+	resetResults      = []string{"ok", "page", "invalid", "rate_limited", "overloaded", "client_closed", "error"}
+	accountResults    = []string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}
+	confirmResults    = []string{"ok", "invalid", "rate_limited", "client_closed", "error"}
+	budgetKinds       = []string{"signup", "resend", "forgot", "email_change"}
+	refreshResults    = []string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "error"}
+	checkResults      = []string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "error"}
+	sessionEndpoints  = []string{"me", "logout", "sessions", "session_delete", "jwks", "discovery"}
+	sessionResults    = []string{"ok", "invalid", "expired", "revoked", "not_found", "rate_limited", "unavailable", "error"}
+	consumers         = []string{"email", "agent"}
+	messageResults    = []string{"ok", "retry", "dead_letter", "duplicate_skipped"}
+	agentClasses      = []string{"2xx", "4xx", "5xx", "error"}
+	deadLetterReasons = []string{"max_deliver", "permanent", "undecodable"}
 )
 
 var contract = []metricSpec{
@@ -71,6 +77,13 @@ var contract = []metricSpec{
 	{name: "kairos_logins_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": loginResults}},
 	{name: "kairos_verifications_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": verificationResults}},
 	{name: "kairos_verification_resends_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": resendResults}},
+	{name: "kairos_password_forgot_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": forgotResults}},
+	{name: "kairos_password_resets_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": resetResults}},
+	{name: "kairos_password_changes_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": accountResults}},
+	{name: "kairos_email_change_requests_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": accountResults}},
+	{name: "kairos_email_change_confirmations_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": confirmResults}},
+	{name: "kairos_account_deletions_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": accountResults}},
+	{name: "kairos_mail_budget_exceeded_total", kind: "counter", service: authAPI, precreated: map[string][]string{"kind": budgetKinds}},
 	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{"kind": {"source", "device", "account"}}},
 	{name: "kairos_password_hash_duration_seconds", kind: "histogram", service: authAPI, values: map[string][]string{"op": {"hash", "verify"}}},
 	{name: "kairos_password_hash_wait_seconds", kind: "histogram", service: authAPI},
@@ -92,7 +105,8 @@ var contract = []metricSpec{
 
 	// notifier.
 	{name: "kairos_notifier_messages_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "result": messageResults}, values: map[string][]string{"subject": append([]string{"unknown"}, subjects...)}},
-	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup", "login_attack"}}},
+	{name: "kairos_email_send_duration_seconds", kind: "histogram", service: notifier, values: map[string][]string{"template": {"verification", "duplicate_signup", "login_attack",
+		"password_reset", "password_changed", "email_change_confirm", "email_change_notice", "goodbye"}}},
 	{name: "kairos_agent_sync_duration_seconds", kind: "histogram", service: notifier},
 	{name: "kairos_agent_responses_total", kind: "counter", service: notifier, precreated: map[string][]string{"class": agentClasses}},
 	{name: "kairos_dead_letters_total", kind: "counter", service: notifier, precreated: map[string][]string{"consumer": consumers, "reason": deadLetterReasons}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
@@ -28,6 +29,10 @@ type config struct {
 	PublicURL          string
 	VerifyRedirect     *url.URL
 	TokenTTL           time.Duration
+	ResetRedirect      *url.URL // PASSWORD_RESET_URL: the frontend's reset page
+	ResetTTL           time.Duration
+	EmailChangeTTL     time.Duration
+	MailBudget         int
 	PasswordMinLength  int
 	Argon2             passhash.Params
 	HashConcurrency    int
@@ -40,6 +45,7 @@ type config struct {
 	CORSAllowedOrigins []string
 	ShutdownTimeout    time.Duration
 	OutboxRetention    time.Duration
+	EventRetention     time.Duration
 	Sessions           sessionConfig
 	Obs                envconf.Observability
 
@@ -85,6 +91,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StreamReplicas:    e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
 		PublicURL:         strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
 		TokenTTL:          e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
+		ResetTTL:          e.Duration("PASSWORD_RESET_TTL", 30*time.Minute, time.Minute),
+		EmailChangeTTL:    e.Duration("EMAIL_CHANGE_TTL", 24*time.Hour, time.Minute),
+		MailBudget:        e.Int("MAIL_BUDGET_PER_ADDRESS", 5, 1, 1000),
 		PasswordMinLength: e.Int("PASSWORD_MIN_LENGTH", 8, 8, auth.MaxPasswordLength),
 		Argon2: passhash.Params{
 			MemoryKiB:   uint32(e.Int("ARGON2_MEMORY_KIB", passhash.MinMemoryKiB, passhash.MinMemoryKiB, 4<<20)),
@@ -99,6 +108,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IPRateLimitBurst: e.Int("IP_RATE_LIMIT_BURST", 20, 1, 1_000_000),
 		ShutdownTimeout:  e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, 0),
 		OutboxRetention:  e.Duration("OUTBOX_RETENTION", 7*24*time.Hour, time.Minute),
+		EventRetention:   e.Duration("EVENT_RETENTION", events.MaxAge, time.Minute),
 		Sessions:         sessionSettings(e),
 		Obs:              e.Observability("auth-api"),
 		GoMemLimit:       e.Str("GOMEMLIMIT", ""),
@@ -110,6 +120,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.DeviceCookieTTL = e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour)
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
+	}
+	if v := httpURL(e, "PASSWORD_RESET_URL", ""); v != "" {
+		if c.ResetRedirect, _ = url.Parse(v); c.ResetRedirect.Fragment != "" {
+			e.Fail("PASSWORD_RESET_URL", "must not have a fragment: the token is put there")
+		}
 	}
 	for _, s := range e.List("TRUSTED_PROXIES") {
 		p, err := netip.ParsePrefix(s)

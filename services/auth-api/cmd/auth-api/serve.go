@@ -75,7 +75,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	relay := outbox.NewRelay(store, js, outbox.Options{
 		Logger: logger, TracerProvider: tracing.Provider, Registerer: reg,
-		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention,
+		StreamReplicas: cfg.StreamReplicas, Retention: cfg.OutboxRetention, EventRetention: cfg.EventRetention,
 	})
 
 	freeStartupMemory()
@@ -174,6 +174,8 @@ func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometh
 	}
 	svc, err := auth.New(store, hasher, auth.Config{
 		VerifyURL: httpapi.VerifyURL(cfg.PublicURL), TokenTTL: cfg.TokenTTL, MaxLoginFailures: cfg.LoginMaxFailures,
+		ResetURL: httpapi.ResetURL(cfg.PublicURL, cfg.ResetRedirect), ResetTTL: cfg.ResetTTL, MailBudget: cfg.MailBudget,
+		EmailConfirmURL: httpapi.EmailConfirmURL(cfg.PublicURL), EmailChangeTTL: cfg.EmailChangeTTL,
 		MaxAccountFailures: cfg.LoginAccountMaxFailures,
 		SourcePrefixV4:     cfg.LoginSourcePrefixV4, SourcePrefixV6: cfg.LoginSourcePrefixV6,
 		Logger: logger, Registerer: reg,
@@ -182,13 +184,19 @@ func newAuth(cfg config, store *postgres.Store, logger *slog.Logger, reg prometh
 }
 
 // cleanups are the periodic jobs any replica may run at any time: throttle
-// rows idle for a day (so guessed addresses do not pile up), deny-list
-// entries whose tokens have all expired, sessions ended for a day.
+// rows idle for a day (so guessed addresses do not pile up), spent mail
+// budgets, deny-list entries whose tokens have all expired, sessions ended
+// for a day.
 func cleanups(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger) []lifecycle.Worker {
 	return []lifecycle.Worker{
 		{Name: "login throttle pruning", Run: lifecycle.Every(time.Hour, logger, "pruning the login throttle",
 			func(ctx context.Context, now time.Time) error {
 				_, err := store.PruneLoginThrottle(ctx, now.Add(-24*time.Hour), cfg.LoginAccountMaxFailures)
+				return err
+			})},
+		{Name: "mail budget pruning", Run: lifecycle.Every(time.Hour, logger, "pruning the mail budget",
+			func(ctx context.Context, _ time.Time) error {
+				_, err := store.PruneMailBudget(ctx) // spent budgets: their hour is over
 				return err
 			})},
 		{Name: "deny-list pruning", Run: lifecycle.Every(time.Minute, logger, "pruning the deny-list",

@@ -24,6 +24,9 @@ var (
 	ErrDuplicateEmail = errors.New("duplicate email")
 	// ErrNotFound is returned by a Store when no account has the email.
 	ErrNotFound = errors.New("not found")
+	// ErrOverBudget is returned by a Store when an email's recipient has
+	// used the hour's mail budget; nothing was written.
+	ErrOverBudget = errors.New("mail budget exceeded")
 	// ErrUnavailable is wrapped by a Store around errors that mean the
 	// database cannot be reached right now (refused, lost, restarting): the
 	// request failed through no fault of its own and may be retried.

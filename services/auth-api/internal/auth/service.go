@@ -39,7 +39,13 @@ type Token struct {
 // an outbox event. Zero means write nothing.
 type Reissue struct {
 	Token *Token
-	Event *events.Event
+	// ResetToken, instead of Token, is a password reset token.
+	ResetToken *Token
+	Event      *events.Event
+	// MailBudget, when positive, is how many emails Event's recipient may
+	// be sent per hour: over it, nothing at all is written and the store
+	// returns ErrOverBudget.
+	MailBudget int
 }
 
 // TokenState is what the store knows about a verification token after
@@ -59,8 +65,14 @@ type Store interface {
 	// returns ErrDuplicateEmail when the email (in any letter case) is taken.
 	CreateAccount(ctx context.Context, a Account, t Token, ev events.Event) error
 	// Reissue locks the account with email (any letter case), calls decide
-	// with it and writes what decide returns. ErrNotFound when there is none.
+	// with it and writes what decide returns. ErrNotFound when there is
+	// none, after the same amount of database work.
 	Reissue(ctx context.Context, email string, decide func(Account) Reissue) error
+	// ResetPassword, in one transaction, uses the live reset token with
+	// this hash, sets the password hash, verifies the account, clears the
+	// login lock of its address, revokes every session and writes the event
+	// event(account) returns. ErrTokenInvalid when the token is not live.
+	ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time, event func(Account) events.Event) error
 	// AccountByEmail finds an account by email in any letter case, or ErrNotFound.
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	// ConsumeToken marks the unused, unrevoked, unexpired (at now) token with
@@ -94,9 +106,18 @@ type PasswordHasher interface {
 type Config struct {
 	// VerifyURL makes the link a verification email carries for a token;
 	// where links point is the HTTP layer's business (httpapi.VerifyURL).
-	VerifyURL        func(token string) string
-	TokenTTL         time.Duration // lifetime of a verification token
-	MaxLoginFailures int           // consecutive failures from one source before it is locked
+	VerifyURL func(token string) string
+	TokenTTL  time.Duration // lifetime of a verification token
+	// ResetURL makes the link of a password reset email for a token.
+	ResetURL func(token string) string
+	ResetTTL time.Duration // lifetime of a reset token
+	// EmailConfirmURL makes the link of an email change confirmation.
+	EmailConfirmURL func(token string) string
+	EmailChangeTTL  time.Duration // lifetime of an email change link
+	// MailBudget is the most emails a stranger can have sent to one address
+	// per hour (resend, repeated signup, forgot password, email change).
+	MailBudget       int
+	MaxLoginFailures int // consecutive failures from one source before it is locked
 	Now              func() time.Time
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
@@ -143,9 +164,12 @@ func settle(parent context.Context) (context.Context, context.CancelFunc) {
 // Service applies the rules.
 type Service struct {
 	store    Store
+	accounts AccountStore // nil: no authenticated account changes
 	hasher   PasswordHasher
 	cfg      Config
 	lockouts *prometheus.CounterVec
+	// overBudget counts emails not sent for want of mail budget, by kind.
+	overBudget *prometheus.CounterVec
 }
 
 // New returns a Service.
@@ -171,11 +195,32 @@ func New(store Store, hasher PasswordHasher, cfg Config) (*Service, error) {
 	if err := checkPrefixes(&cfg); err != nil {
 		return nil, err
 	}
+	if cfg.ResetTTL <= 0 {
+		cfg.ResetTTL = 30 * time.Minute
+	}
+	if cfg.EmailChangeTTL <= 0 {
+		cfg.EmailChangeTTL = 24 * time.Hour
+	}
 	lockouts, err := newLockoutCounter(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, hasher: hasher, cfg: cfg, lockouts: lockouts}, nil
+	accounts, _ := store.(AccountStore) // the PostgreSQL store is both
+	s := &Service{store: store, accounts: accounts, hasher: hasher, cfg: cfg, lockouts: lockouts,
+		overBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kairos_mail_budget_exceeded_total",
+			Help: "Emails not sent because their address had used its hourly mail budget, by kind.",
+		}, []string{"kind"}),
+	}
+	for _, k := range budgetKinds {
+		s.overBudget.WithLabelValues(k)
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.overBudget); err != nil {
+			return nil, fmt.Errorf("auth metrics: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // SignupResult tells the caller (for metrics only) whether the address was
@@ -206,12 +251,12 @@ func (s *Service) Signup(ctx context.Context, in Signup) (SignupResult, error) {
 	err = s.store.Reissue(ctx, in.Email, func(existing Account) Reissue {
 		if existing.Verified {
 			ev := s.event(events.SignupDuplicate, existing, "", nil, now)
-			return Reissue{Event: &ev}
+			return Reissue{Event: &ev, MailBudget: s.cfg.MailBudget}
 		}
 		ev := s.event(events.VerificationRequested, existing, secret, &tok, now)
-		return Reissue{Token: &tok, Event: &ev}
+		return Reissue{Token: &tok, Event: &ev, MailBudget: s.cfg.MailBudget}
 	})
-	if err != nil {
+	if err = s.budgetSpent(err, "signup"); err != nil {
 		return SignupResult{}, fmt.Errorf("signup of an existing address: %w", err)
 	}
 	return SignupResult{Duplicate: true}, nil
@@ -227,12 +272,12 @@ func (s *Service) Resend(ctx context.Context, email string) error {
 			return Reissue{}
 		}
 		ev := s.event(events.VerificationRequested, a, secret, &tok, now)
-		return Reissue{Token: &tok, Event: &ev}
+		return Reissue{Token: &tok, Event: &ev, MailBudget: s.cfg.MailBudget}
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
-	return err
+	return s.budgetSpent(err, "resend")
 }
 
 // VerifyResult distinguishes a first verification from a repeated click.
@@ -357,10 +402,16 @@ const tokenBytes = 32
 // newToken returns a fresh secret (32 random bytes, base64url) and its
 // stored form.
 func (s *Service) newToken(now time.Time) (string, Token) {
+	return newSecret(now.Add(s.cfg.TokenTTL))
+}
+
+// newSecret returns a fresh secret (32 random bytes, base64url) expiring at
+// exp, and its stored form.
+func newSecret(exp time.Time) (string, Token) {
 	raw := make([]byte, tokenBytes)
 	_, _ = rand.Read(raw) // crypto/rand.Read never fails (Go 1.24+)
 	sum := sha256.Sum256(raw)
-	return base64.RawURLEncoding.EncodeToString(raw), Token{Hash: sum[:], ExpiresAt: now.Add(s.cfg.TokenTTL)}
+	return base64.RawURLEncoding.EncodeToString(raw), Token{Hash: sum[:], ExpiresAt: exp}
 }
 
 func (s *Service) event(typ string, a Account, secret string, tok *Token, now time.Time) events.Event {

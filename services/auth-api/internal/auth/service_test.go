@@ -77,7 +77,8 @@ func newEnv(t *testing.T, p passhash.Params, opts ...func(*auth.Config)) *env {
 	h := newHasher(t, p, reg)
 	cfg := auth.Config{
 		VerifyURL: verifyURL, TokenTTL: 24 * time.Hour, MaxLoginFailures: 3, MaxAccountFailures: 100,
-		Now: c.Now, Registerer: reg,
+		ResetURL: func(tok string) string { return "https://app.example/reset#token=" + tok }, ResetTTL: 30 * time.Minute,
+		MailBudget: 5, Now: c.Now, Registerer: reg,
 	}
 	for _, o := range opts {
 		o(&cfg)

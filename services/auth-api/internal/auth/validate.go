@@ -79,31 +79,62 @@ func (p Policy) ValidateSignup(in SignupInput) (Signup, error) {
 	}
 	if pw, ok := required(&ve, "password", in.Password); ok {
 		s.Password = pw
-		n := utf8.RuneCountInString(pw)
-		switch {
-		case n == 0:
-			ve.add("password", msgBlank)
-		case n < p.MinPasswordLength:
-			ve.add("password", msgMin(p.MinPasswordLength))
-		case n > MaxPasswordLength:
-			ve.add("password", msgMax(MaxPasswordLength))
-		case strings.IndexFunc(pw, unicode.IsControl) >= 0:
-			// Never typed into a form, and NUL truncates the password in
-			// other systems' C strings.
-			ve.add("password", msgControl)
-		case strings.ContainsRune(pw, utf8.RuneError):
-			// JSON's lone-surrogate escapes (\ud800) decode to U+FFFD, so
-			// different passwords would hash alike.
-			ve.add("password", msgReplacement)
-		case p.Common != nil && p.Common.Contains(pw):
-			ve.add("password", msgCommon)
-		case s.Email != "" && strings.EqualFold(pw, s.Email):
-			ve.add("password", "The password is too similar to the email.")
-		case s.Username != "" && strings.EqualFold(pw, s.Username):
-			ve.add("password", "The password is too similar to the username.")
-		}
+		p.checkPassword(&ve, "password", pw, s.Email, s.Username)
 	}
 	return s, ve.orNil()
+}
+
+// checkPassword applies the rules of a new password to pw, reporting under
+// field; email and username, when known, must not be the password.
+func (p Policy) checkPassword(ve *ValidationError, field, pw, email, username string) {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n == 0:
+		ve.add(field, msgBlank)
+	case n < p.MinPasswordLength:
+		ve.add(field, msgMin(p.MinPasswordLength))
+	case n > MaxPasswordLength:
+		ve.add(field, msgMax(MaxPasswordLength))
+	case strings.IndexFunc(pw, unicode.IsControl) >= 0:
+		// Never typed into a form, and NUL truncates the password in
+		// other systems' C strings.
+		ve.add(field, msgControl)
+	case strings.ContainsRune(pw, utf8.RuneError):
+		// JSON's lone-surrogate escapes (\ud800) decode to U+FFFD, so
+		// different passwords would hash alike.
+		ve.add(field, msgReplacement)
+	case p.Common != nil && p.Common.Contains(pw):
+		ve.add(field, msgCommon)
+	case email != "" && strings.EqualFold(pw, email):
+		ve.add(field, "The password is too similar to the email.")
+	case username != "" && strings.EqualFold(pw, username):
+		ve.add(field, "The password is too similar to the username.")
+	}
+}
+
+// ResetInput is a decoded password reset request.
+type ResetInput struct {
+	Token, Password *string
+}
+
+// Reset is a validated password reset request.
+type Reset struct {
+	Token    string
+	Password string
+}
+
+// ValidateReset checks a reset request: a token is present, and the new
+// password follows the signup rules (the account is not known yet, so the
+// similarity rules wait for a password change).
+func (p Policy) ValidateReset(in ResetInput) (Reset, error) {
+	var ve ValidationError
+	var r Reset
+	r.Token, _ = required(&ve, "token", in.Token)
+	if pw, ok := required(&ve, "password", in.Password); ok {
+		r.Password = pw
+		p.checkPassword(&ve, "password", pw, "", "")
+	}
+	return r, ve.orNil()
 }
 
 // LoginInput is a decoded login request.
@@ -201,4 +232,68 @@ func isLineControl(r rune) bool {
 // John@Example.com and john@example.com are one account.
 func NormalizeEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// PasswordChangeInput is a decoded password change request.
+type PasswordChangeInput struct {
+	Current, New *string
+}
+
+// PasswordChange is a validated password change request.
+type PasswordChange struct {
+	Current, New string
+}
+
+// ValidatePasswordChange checks the shape of the current password and the
+// rules of the new one.
+func (p Policy) ValidatePasswordChange(in PasswordChangeInput) (PasswordChange, error) {
+	var ve ValidationError
+	var c PasswordChange
+	if cur, ok := required(&ve, "current_password", in.Current); ok {
+		c.Current = cur
+		if cur == "" {
+			ve.add("current_password", msgBlank)
+		}
+	}
+	if pw, ok := required(&ve, "new_password", in.New); ok {
+		c.New = pw
+		p.checkPassword(&ve, "new_password", pw, "", "")
+	}
+	return c, ve.orNil()
+}
+
+// EmailChangeInput is a decoded email change request.
+type EmailChangeInput struct {
+	Password, NewEmail *string
+}
+
+// EmailChangeRequest is a validated email change request.
+type EmailChangeRequest struct {
+	Password, NewEmail string
+}
+
+// ValidateEmailChange checks an email change request.
+func (p Policy) ValidateEmailChange(in EmailChangeInput) (EmailChangeRequest, error) {
+	var ve ValidationError
+	var c EmailChangeRequest
+	if pw, ok := required(&ve, "password", in.Password); ok {
+		c.Password = pw
+		if pw == "" {
+			ve.add("password", msgBlank)
+		}
+	}
+	if e, ok := required(&ve, "new_email", in.NewEmail); ok {
+		c.NewEmail, _ = validEmail(&ve, e)
+	}
+	return c, ve.orNil()
+}
+
+// ValidatePresent checks that a string field is present and not blank.
+func (p Policy) ValidatePresent(field string, v *string) (string, error) {
+	var ve ValidationError
+	s, ok := required(&ve, field, v)
+	if ok && s == "" {
+		ve.add(field, msgBlank)
+	}
+	return s, ve.orNil()
 }

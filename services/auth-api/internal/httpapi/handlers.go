@@ -16,6 +16,12 @@ type Auth interface {
 	Login(ctx context.Context, in auth.Login) (string, error)
 	Verify(ctx context.Context, token string) (auth.VerifyResult, error)
 	Resend(ctx context.Context, email string) error
+	Forgot(ctx context.Context, email string) error
+	ResetPassword(ctx context.Context, token, password string) error
+	ChangePassword(ctx context.Context, uid, sessionID string, current auth.Login, next string) error
+	RequestEmailChange(ctx context.Context, uid string, password auth.Login, newEmail string) error
+	ConfirmEmail(ctx context.Context, token string) error
+	DeleteAccount(ctx context.Context, uid string, password auth.Login) error
 }
 
 // Success messages, word for word the seed's where the seed had them.
@@ -117,6 +123,10 @@ func (a *api) handleVerify(w http.ResponseWriter, r *http.Request) (string, erro
 	res, err := a.auth.Verify(r.Context(), mux.Vars(r)["token"])
 	if a.redirectURL != nil && acceptsHTML(r) {
 		return a.redirectVerified(w, r, res, err)
+	}
+	if acceptsHTML(r) { // and no frontend to send the browser to
+
+		return a.verifiedPage(w, res, err)
 	}
 	switch {
 	case err != nil:

@@ -118,6 +118,8 @@ func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), 
 		cfg := auth.Config{
 			VerifyURL: httpapi.VerifyURL("http://localhost:8080/"), TokenTTL: 24 * time.Hour, MaxLoginFailures: 5,
 			MaxAccountFailures: 100, Logger: logger, Registerer: reg,
+			ResetURL: httpapi.ResetURL("http://localhost:8080/", nil), ResetTTL: 30 * time.Minute, MailBudget: 5,
+			EmailConfirmURL: httpapi.EmailConfirmURL("http://localhost:8080/"),
 		}
 		if rules != nil {
 			rules(&cfg)

@@ -155,7 +155,15 @@ func (f fakeAuth) Login(context.Context, auth.Login) (string, error) { return ""
 func (f fakeAuth) Verify(context.Context, string) (auth.VerifyResult, error) {
 	return 0, f.err
 }
-func (f fakeAuth) Resend(context.Context, string) error { return f.err }
+func (f fakeAuth) Resend(context.Context, string) error                { return f.err }
+func (f fakeAuth) Forgot(context.Context, string) error                { return f.err }
+func (f fakeAuth) ResetPassword(context.Context, string, string) error { return f.err }
+func (f fakeAuth) ChangePassword(context.Context, string, string, auth.Login, string) error {
+	return f.err
+}
+func (f fakeAuth) RequestEmailChange(context.Context, string, auth.Login, string) error { return f.err }
+func (f fakeAuth) ConfirmEmail(context.Context, string) error                           { return f.err }
+func (f fakeAuth) DeleteAccount(context.Context, string, auth.Login) error              { return f.err }
 
 func TestFailuresBecomeJSON(t *testing.T) {
 	t.Parallel()

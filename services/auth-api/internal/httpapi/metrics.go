@@ -20,6 +20,9 @@ type metrics struct {
 	me, logouts       results
 	sessions, sessDel results
 	jwks, discovery   results
+	forgots, resets   results
+	// Authenticated account changes and the email confirmation link.
+	pwChanges, emailChanges, emailConfirms, deletions results
 }
 
 // results is a counter whose label values are a fixed set; anything else is
@@ -73,6 +76,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"ok", "already_verified", "invalid", "expired", "rate_limited", "client_closed", "error"}},
 		{&m.resends, "kairos_verification_resends_total", "Verification resend requests by result.",
 			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
+		{&m.forgots, "kairos_password_forgot_total", "Forgot-password requests by result (unknown addresses answered and counted like ok).",
+			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
+		{&m.resets, "kairos_password_resets_total", "Password reset requests by result.",
+			[]string{"ok", "page", "invalid", "rate_limited", "overloaded", "client_closed", "error"}},
+		{&m.pwChanges, "kairos_password_changes_total", "Password change requests by result.",
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}},
+		{&m.emailChanges, "kairos_email_change_requests_total", "Email change requests by result (a taken address answered and counted like ok).",
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}},
+		{&m.emailConfirms, "kairos_email_change_confirmations_total", "Email change confirmation links by result.",
+			[]string{"ok", "invalid", "rate_limited", "client_closed", "error"}},
+		{&m.deletions, "kairos_account_deletions_total", "Account deletion requests by result.",
+			[]string{"ok", "invalid", "expired", "revoked", "locked", "rate_limited", "overloaded", "unavailable", "client_closed", "error"}},
 		{&m.refreshes, "kairos_token_refreshes_total", "Refresh-token presentations by outcome.",
 			[]string{"rotated", "grace_retry", "reuse_revoked", "expired", "invalid", "rate_limited", "client_closed", "error"}},
 		{&m.checks, "kairos_auth_checks_total", "Ingress checks (GET /api/auth/check) by outcome; ok_db: vouched for by PostgreSQL while the revocation feed was stale.",

@@ -220,3 +220,27 @@ func TestRefusalHoldIsBounded(t *testing.T) {
 		t.Fatalf("%v refusals still held", got)
 	}
 }
+
+// The routes that hash a password besides signup and login (reset, the
+// signed-in changes, deletion) go through the same gate, before their body
+// or token is read; the routes that hash nothing do not.
+func TestRecoveryRoutesTakeTheGate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(o *httpapi.Options) { o.Gate = closedGate{} })
+	for _, rq := range []request{
+		{method: "POST", path: "/api/password/reset/", body: `not json`},
+		{method: "POST", path: "/api/password/change/", body: `{}`},
+		{method: "POST", path: "/api/email/change/", body: `{}`},
+		{method: "DELETE", path: "/api/me/", body: `{}`},
+	} {
+		if rec := h.do(t, rq); rec.Code != 503 || rec.Header().Get("Retry-After") != "2" {
+			t.Errorf("%s %s behind a closed gate: %d %q, want 503 with Retry-After 2", rq.method, rq.path, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+	if got := h.metric(t, "kairos_password_resets_total", map[string]string{"result": "overloaded"}); got != 1 {
+		t.Errorf("kairos_password_resets_total{overloaded} = %v, want 1", got)
+	}
+	if rec := h.do(t, request{method: "POST", path: "/api/password/forgot/", body: `{"email":"a@b.co"}`}); rec.Code != 200 {
+		t.Errorf("forgot behind a closed gate: %d %s", rec.Code, body(rec))
+	}
+}

@@ -93,6 +93,7 @@ type api struct {
 	directory     Directory
 	log           *slog.Logger
 	metrics       *metrics
+	pages         *pages
 }
 
 // New returns the public API handler.
@@ -110,7 +111,11 @@ func New(o Options) (http.Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &api{auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP, devices: o.DeviceCookies,
+	pg, err := newPages()
+	if err != nil {
+		return nil, err
+	}
+	a := &api{pages: pg, auth: o.Auth, policy: o.Policy, limiter: o.Limiter, clientIP: o.ClientIP, devices: o.DeviceCookies,
 		redirectURL: o.VerifyRedirect, overloadRetry: o.OverloadRetryAfter, gate: o.Gate,
 		refusals: newRefusals(o.Logger, o.Now, o.RefusalHold, o.MaxHeld, m.held), log: o.Logger, metrics: m,
 		sessions: o.Sessions, checker: o.Checker, directory: o.Directory}
@@ -124,9 +129,16 @@ func New(o Options) (http.Handler, error) {
 	r.Handle("/api/login/", a.endpoint(m.logins, a.admitted(a.handleLogin))).Methods(http.MethodPost)
 	r.Handle("/api/verify/resend/", a.endpoint(m.resends, a.handleResend)).Methods(http.MethodPost)
 	r.Handle(routeVerify, a.endpoint(m.verifications, a.handleVerify)).Methods(http.MethodGet)
+	r.Handle(routeForgot, a.endpoint(m.forgots, a.handleForgot)).Methods(http.MethodPost)
+	r.Handle(routeReset, a.endpoint(m.resets, a.admitted(a.handleReset))).Methods(http.MethodPost)
+	r.Handle(routeResetPage, a.endpoint(m.resets, a.handleResetPage)).Methods(http.MethodGet)
+	r.Handle(routePasswordChange, a.endpoint(m.pwChanges, a.admitted(a.handlePasswordChange))).Methods(http.MethodPost)
+	r.Handle(routeEmailChange, a.endpoint(m.emailChanges, a.admitted(a.handleEmailChange))).Methods(http.MethodPost)
+	r.Handle(routeEmailConfirm, a.endpoint(m.emailConfirms, a.handleEmailConfirm)).Methods(http.MethodGet)
 	r.Handle("/api/token/refresh/", a.endpoint(m.refreshes, a.handleRefresh)).Methods(http.MethodPost)
 	r.Handle("/api/logout/", a.endpoint(m.logouts, a.handleLogout)).Methods(http.MethodPost)
 	r.Handle("/api/me/", a.endpoint(m.me, a.handleMe)).Methods(http.MethodGet)
+	r.Handle("/api/me/", a.endpoint(m.deletions, a.admitted(a.handleDeleteMe))).Methods(http.MethodDelete)
 	r.Handle("/api/sessions/", a.endpoint(m.sessions, a.handleSessions)).Methods(http.MethodGet)
 	r.Handle("/api/sessions/{id}/", a.endpoint(m.sessDel, a.handleDeleteSession)).Methods(http.MethodDelete)
 	// Not limited per IP: an ingress calls the check from a few addresses

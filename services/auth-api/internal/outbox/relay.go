@@ -86,6 +86,8 @@ type Options struct {
 	Registerer     prometheus.Registerer // nil: metrics are not exported
 	StreamReplicas int
 	Retention      time.Duration // how long sent rows are kept; default 168h
+	// EventRetention is the USERS stream's max age (events.MaxAge when 0).
+	EventRetention time.Duration
 }
 
 // Tuning. A batch of 256 async publishes and one UPDATE per batch carries
@@ -116,6 +118,7 @@ type Relay struct {
 	tracer    trace.Tracer
 	prop      propagation.TextMapPropagator
 	replicas  int
+	maxAge    time.Duration
 	retention time.Duration
 	wake      chan struct{}
 
@@ -136,6 +139,7 @@ func NewRelay(store Store, js jetstream.JetStream, opts Options) *Relay {
 		js:        js,
 		log:       opts.Logger,
 		replicas:  opts.StreamReplicas,
+		maxAge:    opts.EventRetention,
 		retention: opts.Retention,
 		// The wire format is fixed by the event contract: lower-case W3C
 		// headers, whatever global propagator the process configured.
@@ -223,7 +227,7 @@ func (r *Relay) loop(ctx context.Context) {
 			}
 		case !streamReady:
 			// Retries (and logs) until the stream is there or the relay stops.
-			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.StreamConfig(r.replicas)); err != nil {
+			if _, err := natsx.EnsureStream(ctx, r.log, r.js, events.StreamConfig(r.replicas, r.maxAge)); err != nil {
 				return
 			}
 			// session.revoked goes to its own stream (pkg/events).

@@ -67,6 +67,8 @@ func newEvent(typ string) events.Event {
 	if typ != events.SignupDuplicate {
 		ev.VerifyURL, ev.VerifyExpiresAt = "http://localhost:8080/api/verify/secret-token/", &exp
 	}
+	// The link fields of the other types; harmless where not needed.
+	ev.ResetURL, ev.ConfirmURL, ev.NewEmail = "http://localhost:8080/reset-password?token=t", "http://localhost:8080/api/email/confirm/t/", "new@example.com"
 	return ev
 }
 

@@ -42,14 +42,36 @@ func (s *Store) CreateAccount(ctx context.Context, a auth.Account, t auth.Token,
 
 // Reissue locks the account so that concurrent reissues for one address
 // queue up: each revokes the tokens before it, and exactly one stays valid.
+// An unknown address still spends its mail budget (one upsert, like a known
+// one's), so the two take alike.
 func (s *Store) Reissue(ctx context.Context, email string, decide func(auth.Account) auth.Reissue) (err error) {
 	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		a, err := accountByEmail(ctx, tx, email, true)
+		if errors.Is(err, auth.ErrNotFound) {
+			if _, err := spendMailBudget(ctx, tx, email, 0); err != nil {
+				return err
+			}
+			return auth.ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
 		r := decide(a)
+		if r.Event != nil && r.MailBudget > 0 {
+			ok, err := spendMailBudget(ctx, tx, recipientOf(*r.Event), r.MailBudget)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return auth.ErrOverBudget
+			}
+		}
+		if r.ResetToken != nil {
+			if err := replaceResetToken(ctx, tx, a.UID, *r.ResetToken); err != nil {
+				return err
+			}
+		}
 		if r.Token != nil {
 			if _, err := tx.Exec(ctx,
 				`UPDATE verification_tokens SET revoked_at = now()

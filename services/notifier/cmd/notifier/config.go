@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/envconf"
+	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/pkg/natsx"
 	"github.com/kairos-platform/identity/services/notifier/internal/notify"
 	"github.com/kairos-platform/identity/services/notifier/internal/smtp"
@@ -20,7 +22,9 @@ import (
 type config struct {
 	NATSURL      string
 	NATSReplicas int
-	AdminAddr    string
+	// EventRetention is the USERS stream's max age; auth-api must agree.
+	EventRetention time.Duration
+	AdminAddr      string
 
 	SMTPHost     string
 	SMTPPort     int
@@ -33,10 +37,14 @@ type config struct {
 	SubjectVerification    string
 	SubjectDuplicateSignup string
 	SubjectLoginAttack     string
+	// Subjects of the recovery emails, by template (notify.DefaultSubjects).
+	Subjects map[string]string
 
 	AgentBaseURL *url.URL // nil: Agent sync off
 	AgentToken   string   // secret
 	AgentTimeout time.Duration
+	// AgentSync are the subjects synced to the Agent (AGENT_SYNC_EVENTS).
+	AgentSync []string
 
 	Concurrency   int
 	MaxAckPending int
@@ -76,9 +84,10 @@ func (c config) String() string {
 func loadNATSConfig(getenv func(string) string) (config, error) {
 	e := envconf.New(getenv)
 	c := config{
-		NATSURL:      e.Str("NATS_URL", "nats://127.0.0.1:4222"),
-		NATSReplicas: e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
-		Obs:          e.Observability("notifier"),
+		NATSURL:        e.Str("NATS_URL", "nats://127.0.0.1:4222"),
+		NATSReplicas:   e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
+		EventRetention: e.Duration("EVENT_RETENTION", events.MaxAge, time.Minute),
+		Obs:            e.Observability("notifier"),
 	}
 	if err := natsx.ValidateURL(c.NATSURL); err != nil {
 		e.Fail("NATS_URL", "%v", err)
@@ -122,7 +131,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		e.Fail("MAIL_SUBJECT_LOGIN_ATTACK", "must be one line")
 	}
 
+	c.Subjects = map[string]string{}
+	for name, def := range notify.DefaultSubjects {
+		v := "MAIL_SUBJECT_" + strings.ToUpper(name)
+		if c.Subjects[name] = e.Str(v, def); notify.HasControl(c.Subjects[name]) {
+			e.Fail(v, "must be one line")
+		}
+	}
+
 	c.AgentBaseURL, c.AgentToken = agentSettings(e, getenv)
+	c.AgentSync = agentSync(e)
 	c.AgentTimeout = e.Duration("AGENT_TIMEOUT", 5*time.Second, 10*time.Millisecond)
 
 	c.Concurrency = e.Int("NOTIFIER_CONCURRENCY", 16, 1, 1024)
@@ -151,6 +169,27 @@ func smtpAddr(e *envconf.Env) (string, int) {
 		e.Fail("SMTP_ADDR", "%q is not host:port (e.g. smtp.example.com:587)", v)
 	}
 	return host, port
+}
+
+// agentSync is AGENT_SYNC_EVENTS as subjects: an Agent without the PATCH
+// and DELETE routes yet is given only what it can take.
+func agentSync(e *envconf.Env) []string {
+	names := e.List("AGENT_SYNC_EVENTS")
+	if len(names) == 0 {
+		return notify.AgentSubjects
+	}
+	var subjects []string
+	for _, n := range names {
+		s, ok := notify.AgentSyncEvents[n]
+		if !ok {
+			e.Fail("AGENT_SYNC_EVENTS", "%q is not one of created, email_changed, deleted", n)
+			continue
+		}
+		if !slices.Contains(subjects, s) {
+			subjects = append(subjects, s)
+		}
+	}
+	return subjects
 }
 
 // agentSettings are the Agent's URL and token: both, or neither (sync off).

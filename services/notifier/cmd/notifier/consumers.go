@@ -53,7 +53,7 @@ func newConsumers(cfg config, js jetstream.JetStream, pipes []*pipeline, log *sl
 // runner's in-flight context, or are handed back when it ends.
 func (cs *consumers) run(ctx context.Context) error {
 	kv, err := natsx.Retry(ctx, cs.log, "set up JetStream", func(ctx context.Context) (jetstream.KeyValue, error) {
-		return consumer.Ensure(ctx, cs.js, cs.cfg.NATSReplicas)
+		return consumer.Ensure(ctx, cs.js, cs.cfg.NATSReplicas, cs.cfg.EventRetention)
 	})
 	if err != nil {
 		return nil // stopped before NATS answered
@@ -61,7 +61,7 @@ func (cs *consumers) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, p := range cs.pipes {
 		c := consumer.New(consumer.Config{
-			Name: p.name, Subjects: p.subjects, Replicas: cs.cfg.NATSReplicas,
+			Name: p.name, Subjects: p.subjects, Replicas: cs.cfg.NATSReplicas, EventRetention: cs.cfg.EventRetention,
 			Concurrency: cs.cfg.Concurrency, MaxAckPending: cs.cfg.MaxAckPending, MaxDeliver: cs.cfg.MaxDeliver,
 			RetryBase: cs.cfg.RetryBase, RetryMax: cs.cfg.RetryMax, AckWait: cs.cfg.AckWait,
 		}, cs.js, kv, p.handler, cs.log, cs.tp, cs.prop, cs.metrics)

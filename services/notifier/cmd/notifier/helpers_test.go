@@ -52,7 +52,7 @@ func newStackOn(t testing.TB, ns *natstest.Server) *stack {
 	js := natstest.Connect(t, ns.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
+	if _, err := events.EnsureStream(ctx, js, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	return &stack{t: t, nats: ns, smtp: ss, agent: ag, js: js}

@@ -536,6 +536,9 @@ func TestBadConfig(t *testing.T) {
 	}{
 		{"agent without token", "AGENT_SERVICE_TOKEN", "", "AGENT_SERVICE_TOKEN: required when AGENT_BASE_URL is set"},
 		{"agent url", "AGENT_BASE_URL", "ftp://x", "AGENT_BASE_URL:"},
+		{"agent sync events", "AGENT_SYNC_EVENTS", "created,renamed", `AGENT_SYNC_EVENTS: "renamed" is not one of created, email_changed, deleted`},
+		{"event retention", "EVENT_RETENTION", "1s", "EVENT_RETENTION:"},
+		{"recovery subject", "MAIL_SUBJECT_GOODBYE", "a\nBcc: x@y", "MAIL_SUBJECT_GOODBYE:"},
 		{"tls mode", "SMTP_TLS", "ssl3", "SMTP_TLS:"},
 		{"concurrency", "NOTIFIER_CONCURRENCY", "0", "NOTIFIER_CONCURRENCY:"},
 		{"timeout", "AGENT_TIMEOUT", "soon", "AGENT_TIMEOUT:"},

@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 func pipelines(cfg config, mailer notify.Mailer, log *slog.Logger, tp trace.TracerProvider,
 	prop propagation.TextMapPropagator, reg prometheus.Registerer) ([]*pipeline, error) {
 	emailer, err := notify.NewEmailer(notify.EmailConfig{From: cfg.MailFrom, SubjectVerification: cfg.SubjectVerification,
-		SubjectDuplicateSignup: cfg.SubjectDuplicateSignup, SubjectLoginAttack: cfg.SubjectLoginAttack}, mailer, tp, reg)
+		SubjectDuplicateSignup: cfg.SubjectDuplicateSignup, SubjectLoginAttack: cfg.SubjectLoginAttack, Subjects: cfg.Subjects}, mailer, tp, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +114,14 @@ func pipelines(cfg config, mailer notify.Mailer, log *slog.Logger, tp trace.Trac
 		client = agent.New(agent.Config{BaseURL: cfg.AgentBaseURL, Token: cfg.AgentToken, Timeout: cfg.AgentTimeout,
 			MaxConns: cfg.Concurrency}, tp, prop, agentMetrics)
 	}
-	syncer, err := notify.NewSyncer(client, tp, reg)
+	syncer, err := notify.NewSyncer(client, cfg.AgentSync, tp, reg)
 	if err != nil {
 		return nil, err
 	}
 	if client != nil {
+		// Every subject the Agent could take, whatever AGENT_SYNC_EVENTS
+		// says: the syncer acknowledges the others unhandled, and the
+		// durable's filter stays the same when the setting changes.
 		pipes = append(pipes, &pipeline{name: "agent", subjects: notify.AgentSubjects, handler: syncer})
 	}
 	return pipes, nil

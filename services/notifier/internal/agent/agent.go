@@ -1,6 +1,7 @@
-// Package agent creates users in the Kairos Agent: POST {base}/users/{uid}
-// with X-Service-Token and a JSON body. The call is idempotent by uid on the
-// Agent's side, so retrying it is always safe.
+// Package agent keeps users in step in the Kairos Agent: POST (create),
+// PATCH (email change) and DELETE {base}/users/{uid}, with X-Service-Token
+// and a JSON body. Each call is idempotent by uid on the Agent's side, so
+// retrying it is always safe.
 package agent
 
 import (
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,14 +87,14 @@ func New(cfg Config, tp trace.TracerProvider, prop propagation.TextMapPropagator
 			Timeout: cfg.Timeout,
 			Transport: otelhttp.NewTransport(transport,
 				otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
-				otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "POST /users/{uid}" })),
+				otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " /users/{uid}" })),
 		},
 		responses: responses,
 	}
 }
 
-type createRequest struct {
-	UID      string `json:"uid"`
+type userBody struct {
+	UID      string `json:"uid,omitempty"`
 	Username string `json:"username"`
 	Email    string `json:"email"`
 }
@@ -101,16 +103,42 @@ type createRequest struct {
 // except 429 is permanent; 5xx, 429, timeouts and connection errors are
 // temporary.
 func (c *Client) CreateUser(ctx context.Context, u events.User) error {
-	body, err := json.Marshal(createRequest{UID: u.UID, Username: u.Username, Email: u.Email})
-	if err != nil {
-		return notify.Permanent(err)
+	return c.call(ctx, http.MethodPost, u.UID, userBody{UID: u.UID, Username: u.Username, Email: u.Email},
+		http.StatusOK, http.StatusCreated, http.StatusConflict)
+}
+
+// UpdateUser patches the user's email and username (PATCH /users/{uid}).
+// 200 and 204 are success; the other statuses as for CreateUser, so a 404
+// (the creation not yet through) is dead-lettered for a replay.
+func (c *Client) UpdateUser(ctx context.Context, u events.User) error {
+	return c.call(ctx, http.MethodPatch, u.UID, userBody{Username: u.Username, Email: u.Email},
+		http.StatusOK, http.StatusNoContent)
+}
+
+// DeleteUser deletes the user (DELETE /users/{uid}). 200, 204 and 404 (gone
+// already: a retry after a lost answer) are success.
+func (c *Client) DeleteUser(ctx context.Context, uid string) error {
+	return c.call(ctx, http.MethodDelete, uid, nil, http.StatusOK, http.StatusNoContent, http.StatusNotFound)
+}
+
+// call makes one Agent request; the codes listed in done are success.
+func (c *Client) call(ctx context.Context, method, uid string, payload any, done ...int) error {
+	var body io.Reader
+	if payload != nil {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return notify.Permanent(err)
+		}
+		body = bytes.NewReader(b)
 	}
-	endpoint := c.base.JoinPath("users", u.UID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint.String(), bytes.NewReader(body))
+	endpoint := c.base.JoinPath("users", uid)
+	req, err := http.NewRequestWithContext(ctx, method, endpoint.String(), body)
 	if err != nil {
 		return notify.Permanent(fmt.Errorf("agent request: %w", err))
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-Service-Token", c.token)
 	resp, err := c.http.Do(req)
@@ -135,15 +163,15 @@ func (c *Client) CreateUser(ctx context.Context, u events.User) error {
 		c.responses.WithLabelValues("error").Inc()
 	}
 	switch {
-	case code == http.StatusOK, code == http.StatusCreated, code == http.StatusConflict:
+	case slices.Contains(done, code):
 		return nil
 	case code == http.StatusTooManyRequests, code >= 500:
-		return fmt.Errorf("agent answered %d", code)
+		return fmt.Errorf("agent answered %d to %s", code, method)
 	case code >= 400:
-		return notify.Permanent(fmt.Errorf("agent answered %d", code))
+		return notify.Permanent(fmt.Errorf("agent answered %d to %s", code, method))
 	default:
 		// 1xx/3xx or an unexpected 2xx: not what the contract promises; retry
-		// rather than lose the user.
-		return fmt.Errorf("agent answered unexpected %d", code)
+		// rather than lose the change.
+		return fmt.Errorf("agent answered unexpected %d to %s", code, method)
 	}
 }

@@ -107,3 +107,54 @@ func mustParse(t *testing.T, raw string) *url.URL {
 	}
 	return u
 }
+
+func TestUpdateAndDeleteUser(t *testing.T) {
+	fake := agenttest.Start("tok")
+	defer fake.Close()
+	m, err := agent.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := agent.New(agent.Config{BaseURL: mustParse(t, fake.URL), Token: "tok", Timeout: time.Second},
+		noop.NewTracerProvider(), propagation.TraceContext{}, m)
+	ctx := context.Background()
+	u := events.User{UID: "u1", Username: "john", Email: "john@example.com"}
+
+	// A patch before the creation is through is a 404: permanent, so it is
+	// dead-lettered and can be replayed rather than retried for ever.
+	if err := c.UpdateUser(ctx, u); !errors.Is(err, notify.ErrPermanent) {
+		t.Fatalf("update of an unknown user: %v, want permanent", err)
+	}
+	if err := c.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.Email = "new@example.com"
+	fake.FailNext(500)
+	if err := c.UpdateUser(ctx, u); err == nil || errors.Is(err, notify.ErrPermanent) {
+		t.Fatalf("update answered 500: %v, want temporary", err)
+	}
+	if err := c.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.Users()["u1"]; got.Email != "new@example.com" {
+		t.Errorf("Agent has %+v after the patch", got)
+	}
+	calls := fake.Calls()
+	if last := calls[len(calls)-1]; last.Method != "PATCH" || last.Token != "tok" ||
+		last.Body != (agenttest.User{Username: "john", Email: "new@example.com"}) {
+		t.Errorf("patch call %+v", last)
+	}
+	// Delete twice: the second finds nothing (404), which is done.
+	for i := range 2 {
+		if err := c.DeleteUser(ctx, "u1"); err != nil {
+			t.Fatalf("delete %d: %v", i+1, err)
+		}
+	}
+	if _, ok := fake.Users()["u1"]; ok {
+		t.Error("user still in the Agent")
+	}
+	fake.FailNext(503)
+	if err := c.DeleteUser(ctx, "u1"); err == nil || errors.Is(err, notify.ErrPermanent) {
+		t.Errorf("delete answered 503: %v, want temporary", err)
+	}
+}

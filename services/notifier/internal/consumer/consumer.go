@@ -48,14 +48,14 @@ const (
 
 // Ensure creates or updates the USERS stream, the dead-letter stream and the
 // idempotency bucket, and returns the bucket.
-func Ensure(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+func Ensure(ctx context.Context, js jetstream.JetStream, replicas int, maxAge time.Duration) (jetstream.KeyValue, error) {
 	if err := natsx.CheckVersion(js.Conn(), natsx.MinServerVersion); err != nil {
 		return nil, err
 	}
 	if replicas < 1 {
 		replicas = 1
 	}
-	if _, err := events.EnsureStream(ctx, js, replicas); err != nil {
+	if _, err := events.EnsureStream(ctx, js, replicas, maxAge); err != nil {
 		return nil, err
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -92,6 +92,8 @@ type Config struct {
 	// on other subjects without handling them.
 	Subjects []string
 	Replicas int // of the USERS stream, if it must be recreated
+	// EventRetention is the USERS stream's max age, if it must be recreated.
+	EventRetention time.Duration
 	// Concurrency bounds the messages handled at once by this process.
 	Concurrency int
 	// MaxAckPending bounds unacknowledged messages across every replica.
@@ -252,13 +254,13 @@ func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, erro
 	// After a NATS store loss the stream may be gone too; recreate it with
 	// the configured replicas (never update an existing one from here).
 	if _, err := c.js.Stream(ctx, events.StreamName); errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err := events.EnsureStream(ctx, c.js, c.cfg.Replicas); err != nil {
+		if _, err := events.EnsureStream(ctx, c.js, c.cfg.Replicas, c.cfg.EventRetention); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
 		return nil, err
 	}
-	return c.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       c.cfg.Name,
 		Description:   "Kairos notifier " + c.cfg.Name + " consumer",
 		FilterSubject: FilterSubject(c.cfg.Subjects),
@@ -269,7 +271,41 @@ func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, erro
 		// at MaxDeliver, so a message never silently stops being delivered.
 		MaxDeliver:    -1,
 		MaxAckPending: c.cfg.MaxAckPending,
-	})
+	}
+	if err := c.keepPosition(ctx, &cfg); err != nil {
+		return nil, err
+	}
+	return c.js.CreateOrUpdateConsumer(ctx, events.StreamName, cfg)
+}
+
+// keepPosition carries an existing durable's position into cfg. When its
+// filter differs (a notifier that took fewer subjects), the durable is
+// recreated from its ack floor instead of updated: nats-server 2.9 accepts
+// the new filter but then delivers nothing. Messages after the floor that
+// were already acknowledged come again and are caught by the sent records.
+func (c *Consumer) keepPosition(ctx context.Context, cfg *jetstream.ConsumerConfig) error {
+	old, err := c.js.Consumer(ctx, events.StreamName, c.cfg.Name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info := old.CachedInfo()
+	if info.Config.FilterSubject == cfg.FilterSubject {
+		// The deliver policy cannot be updated: keep the one it was made with.
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
+		return nil
+	}
+	if err := c.js.DeleteConsumer(ctx, events.StreamName, c.cfg.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	if floor := info.AckFloor.Stream; floor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+	}
+	c.log.Info("consumer filter changed; recreated from its ack floor", "from", info.Config.FilterSubject,
+		"to", cfg.FilterSubject, "start_seq", info.AckFloor.Stream+1)
+	return nil
 }
 
 // pollStats refreshes the consumer gauges until ctx ends.

@@ -33,7 +33,8 @@ func TestFilterSubject(t *testing.T) {
 		{[]string{"user.created"}, "user.created"},
 		{[]string{"user.created", "user.verification_requested", "user.signup_duplicate"}, "user.>"},
 		{notify.EmailSubjects, "user.>"},
-		{notify.AgentSubjects, "user.created"},
+		{notify.AgentSubjects, "user.>"},
+		{[]string{"user.created"}, "user.created"},
 		{[]string{"a.b.c", "a.b.d"}, "a.b.>"},
 		{[]string{"a.b", "a.b.c"}, "a.>"},
 		{[]string{"a.b", "c.d"}, ">"},
@@ -108,7 +109,7 @@ func TestConsumersOnEverySupportedServer(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			kv, err := natsx.Retry(ctx, nil, "ensure", func(ctx context.Context) (jetstream.KeyValue, error) {
-				return consumer.Ensure(ctx, js, 1)
+				return consumer.Ensure(ctx, js, 1, 0)
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -250,7 +251,7 @@ func TestDurableWithFilterSubjectsIsUpdated(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	kv, err := consumer.Ensure(ctx, js, 1)
+	kv, err := consumer.Ensure(ctx, js, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,17 +141,57 @@ func TestMessageID(t *testing.T) {
 
 type fakeAgent struct {
 	users []events.User
+	calls []string
 	err   error
 }
 
 func (f *fakeAgent) CreateUser(_ context.Context, u events.User) error {
 	f.users = append(f.users, u)
+	f.calls = append(f.calls, "create "+u.UID)
 	return f.err
+}
+
+func (f *fakeAgent) UpdateUser(_ context.Context, u events.User) error {
+	f.calls = append(f.calls, "update "+u.UID+" "+u.Email)
+	return f.err
+}
+
+func (f *fakeAgent) DeleteUser(_ context.Context, uid string) error {
+	f.calls = append(f.calls, "delete "+uid)
+	return f.err
+}
+
+func TestSyncerEvents(t *testing.T) {
+	u := events.User{UID: "u1", Username: "n", Email: "e@example.com"}
+	for _, tt := range []struct {
+		name   string
+		synced []string
+		want   []string
+	}{
+		{"all", notify.AgentSubjects, []string{"create u1", "update u1 e@example.com", "delete u1"}},
+		{"created only", []string{events.UserCreated}, []string{"create u1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &fakeAgent{}
+			s, err := notify.NewSyncer(a, tt.synced, noop.NewTracerProvider(), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, typ := range events.Types {
+				if err := s.Handle(context.Background(), events.Event{Type: typ, User: u}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if strings.Join(a.calls, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("Agent calls %v, want %v", a.calls, tt.want)
+			}
+		})
+	}
 }
 
 func TestSyncer(t *testing.T) {
 	a := &fakeAgent{}
-	s, err := notify.NewSyncer(a, noop.NewTracerProvider(), prometheus.NewRegistry())
+	s, err := notify.NewSyncer(a, []string{events.UserCreated}, noop.NewTracerProvider(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,4 +237,56 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRenderRecovery(t *testing.T) {
+	exp := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	u := events.User{UID: "u1", Username: "John", Email: "john@example.com"}
+	tests := []struct {
+		name      string
+		ev        events.Event
+		templates []string
+		to        []string
+		text      []string
+	}{
+		{"reset", events.Event{Type: events.PasswordResetRequested, ResetURL: "https://app.example/reset#token=abc", ResetExpiresAt: &exp},
+			[]string{"password_reset"}, []string{"john@example.com"}, []string{"https://app.example/reset#token=abc", "20:00 UTC"}},
+		{"changed", events.Event{Type: events.PasswordChanged},
+			[]string{"password_changed"}, []string{"john@example.com"}, []string{"wasn't you"}},
+		{"email change", events.Event{Type: events.EmailChangeRequested, NewEmail: "jane@example.org",
+			ConfirmURL: "https://id.example/api/email/confirm/xyz/", ConfirmExpiresAt: &exp},
+			[]string{"email_change_confirm", "email_change_notice"}, []string{"jane@example.org", "john@example.com"},
+			[]string{"https://id.example/api/email/confirm/xyz/", "j***@example.org"}},
+		{"deleted", events.Event{Type: events.UserDeleted},
+			[]string{"goodbye"}, []string{"john@example.com"}, []string{"deleted"}},
+	}
+	h := newEmailer(t, &fakeMailer{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.ev
+			e.ID, e.Version, e.User = "ev-1", 1, u
+			msgs, err := h.RenderAll(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != len(tt.templates) {
+				t.Fatalf("%d emails, want %d", len(msgs), len(tt.templates))
+			}
+			var text string
+			for i, m := range msgs {
+				if m.Template != tt.templates[i] || m.To.Email != tt.to[i] || m.Subject != notify.DefaultSubjects[m.Template] || m.HTML == "" {
+					t.Errorf("email %d: template %q to %q subject %q", i, m.Template, m.To.Email, m.Subject)
+				}
+				text += m.Text
+			}
+			for _, s := range tt.text {
+				if !strings.Contains(text, s) {
+					t.Errorf("text lacks %q:\n%s", s, text)
+				}
+			}
+			if len(msgs) == 2 && msgs[0].MessageID == msgs[1].MessageID {
+				t.Error("both emails have one Message-ID")
+			}
+		})
+	}
 }

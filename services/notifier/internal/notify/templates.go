@@ -15,9 +15,12 @@ import (
 var templateFS embed.FS
 
 type templateData struct {
-	Username  string
-	VerifyURL string
-	ExpiresAt string
+	Username   string
+	VerifyURL  string
+	ResetURL   string
+	ConfirmURL string
+	NewEmail   string // masked, in the notice to the old address
+	ExpiresAt  string
 }
 
 type templates struct {
