@@ -84,27 +84,10 @@ func (r Revocation) validate() error {
 
 // SessionStreamConfig is the SESSIONS stream definition.
 func SessionStreamConfig(replicas int) jetstream.StreamConfig {
-	if replicas < 1 {
-		replicas = 1
-	}
-	return jetstream.StreamConfig{
-		Name:        SessionStreamName,
-		Description: "Kairos session revocations (see pkg/events)",
-		Subjects:    []string{SessionStreamSubjects},
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      SessionMaxAge,
-		Duplicates:  DuplicateWindow,
-		Discard:     jetstream.DiscardOld,
-	}
+	return streamConfig(SessionStreamName, "Kairos session revocations (see pkg/events)", SessionStreamSubjects, replicas, SessionMaxAge)
 }
 
 // EnsureSessionStream creates the SESSIONS stream or updates it.
 func EnsureSessionStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, SessionStreamConfig(replicas))
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", SessionStreamName, err)
-	}
-	return s, nil
+	return ensure(ctx, js, SessionStreamConfig(replicas))
 }

@@ -35,18 +35,21 @@ const (
 // StreamConfig is the USERS stream definition for the given replica count
 // and maximum age (MaxAge when zero).
 func StreamConfig(replicas int, maxAge time.Duration) jetstream.StreamConfig {
-	if replicas < 1 {
-		replicas = 1
-	}
 	if maxAge <= 0 {
 		maxAge = MaxAge
 	}
+	return streamConfig(StreamName, "Kairos identity events (see pkg/events)", StreamSubjects, replicas, maxAge)
+}
+
+// streamConfig is what the USERS and SESSIONS streams share: file storage,
+// limits retention by age, the publish dedup window, old messages dropped.
+func streamConfig(name, description, subjects string, replicas int, maxAge time.Duration) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "Kairos identity events (see pkg/events)",
-		Subjects:    []string{StreamSubjects},
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subjects},
 		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
+		Replicas:    max(replicas, 1),
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      maxAge,
 		Duplicates:  DuplicateWindow,
@@ -54,13 +57,18 @@ func StreamConfig(replicas int, maxAge time.Duration) jetstream.StreamConfig {
 	}
 }
 
+// ensure creates a stream or updates it to cfg.
+func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
 // EnsureStream creates the USERS stream or updates it to StreamConfig.
 // Both services must be given the same maxAge (EVENT_RETENTION), or each
 // start undoes the other's.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int, maxAge time.Duration) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas, maxAge))
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
-	}
-	return s, nil
+	return ensure(ctx, js, StreamConfig(replicas, maxAge))
 }

@@ -67,3 +67,16 @@ func OrDev(s string) string {
 	}
 	return s
 }
+
+// Serve is a service's "serve" command: load the configuration from getenv
+// (one line naming the variable on error), then serve with it.
+func Serve[C any](load func(getenv func(string) string) (C, error), serve func(context.Context, C, io.Writer) error,
+	getenv func(string) string, stdout io.Writer) func(context.Context, []string) error {
+	return func(ctx context.Context, _ []string) error {
+		cfg, err := load(getenv)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout)
+	}
+}

@@ -33,13 +33,7 @@ each one with its default (DATABASE_URL and JWT_SIGNING_KEYS_FILE are required).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	return lifecycle.Program{Name: "auth-api", Usage: usage, Version: version, Commit: commit,
 		Commands: map[string]func(context.Context, []string) error{
-			"serve": func(ctx context.Context, _ []string) error {
-				cfg, err := loadConfig(getenv)
-				if err != nil {
-					return err
-				}
-				return serve(ctx, cfg, stdout)
-			},
+			"serve":   lifecycle.Serve(loadConfig, serve, getenv, stdout),
 			"migrate": func(ctx context.Context, _ []string) error { return migrate(ctx, getenv, stdout) },
 			"keys":    func(_ context.Context, args []string) error { return keys(args, stdout) },
 		}}.Run(ctx, args, stdout)

@@ -93,11 +93,7 @@ func (a *api) handleEmailConfirm(w http.ResponseWriter, r *http.Request) (string
 			result, status = a.answerFor(err).result, "invalid"
 		}
 		if a.redirectURL != nil {
-			u := *a.redirectURL
-			q := u.Query()
-			q.Set("status", status)
-			u.RawQuery = q.Encode()
-			http.Redirect(w, r, u.String(), http.StatusSeeOther)
+			a.redirectStatus(w, r, status)
 			return result, nil
 		}
 		if err != nil {

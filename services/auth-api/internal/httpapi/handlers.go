@@ -153,12 +153,17 @@ func (a *api) redirectVerified(w http.ResponseWriter, r *http.Request, res auth.
 	case res == auth.AlreadyVerified:
 		status, result = "already_verified", "already_verified"
 	}
+	a.redirectStatus(w, r, status)
+	return result, nil
+}
+
+// redirectStatus sends a browser to VERIFY_REDIRECT_URL with ?status=.
+func (a *api) redirectStatus(w http.ResponseWriter, r *http.Request, status string) {
 	u := *a.redirectURL
 	q := u.Query()
 	q.Set("status", status)
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
-	return result, nil
 }
 
 type resendRequest struct {

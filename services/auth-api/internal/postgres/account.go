@@ -23,19 +23,7 @@ func (s *Store) AccountByUID(ctx context.Context, uid string) (_ auth.Account, e
 }
 
 func accountByUID(ctx context.Context, q querier, uid string, lock bool) (auth.Account, error) {
-	sql := `SELECT uid::text, username, email, password_hash, verified_at IS NOT NULL FROM users WHERE uid::text = $1`
-	if lock {
-		sql += ` FOR UPDATE`
-	}
-	var a auth.Account
-	err := q.QueryRow(ctx, sql, uid).Scan(&a.UID, &a.Username, &a.Email, &a.PasswordHash, &a.Verified)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return auth.Account{}, auth.ErrNotFound
-	}
-	if err != nil {
-		return auth.Account{}, fmt.Errorf("account by uid: %w", err)
-	}
-	return a, nil
+	return accountWhere(ctx, q, "uid::text = $1", uid, lock, "account by uid")
 }
 
 // ChangePassword sets the hash and ends every other session of uid.

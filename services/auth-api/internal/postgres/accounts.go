@@ -96,18 +96,23 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (_ auth.Accoun
 }
 
 func accountByEmail(ctx context.Context, q querier, email string, lock bool) (auth.Account, error) {
-	sql := `SELECT uid::text, username, email, password_hash, verified_at IS NOT NULL
-	        FROM users WHERE lower(email) = lower($1)`
+	return accountWhere(ctx, q, "lower(email) = lower($1)", email, lock, "account by email")
+}
+
+// accountWhere reads the one account matching where (with $1 = arg),
+// locking its row when lock is set.
+func accountWhere(ctx context.Context, q querier, where, arg string, lock bool, what string) (auth.Account, error) {
+	sql := `SELECT uid::text, username, email, password_hash, verified_at IS NOT NULL FROM users WHERE ` + where
 	if lock {
 		sql += ` FOR UPDATE`
 	}
 	var a auth.Account
-	err := q.QueryRow(ctx, sql, email).Scan(&a.UID, &a.Username, &a.Email, &a.PasswordHash, &a.Verified)
+	err := q.QueryRow(ctx, sql, arg).Scan(&a.UID, &a.Username, &a.Email, &a.PasswordHash, &a.Verified)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auth.Account{}, auth.ErrNotFound
 	}
 	if err != nil {
-		return auth.Account{}, fmt.Errorf("account by email: %w", err)
+		return auth.Account{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return a, nil
 }

@@ -18,11 +18,25 @@ func insertOutbox(ctx context.Context, q querier, ev events.Event) error {
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
+	return insertOutboxRow(ctx, q, ev.ID, ev.Subject(), payload)
+}
+
+// insertRevocation is insertOutbox for the SESSIONS stream's payload type.
+func insertRevocation(ctx context.Context, q querier, rev events.Revocation) error {
+	payload, err := events.EncodeRevocation(rev)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return insertOutboxRow(ctx, q, rev.ID, rev.Subject(), payload)
+}
+
+// insertOutboxRow stores an encoded event with the trace context of ctx.
+func insertOutboxRow(ctx context.Context, q querier, id, subject string, payload []byte) error {
 	carrier := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	if _, err := q.Exec(ctx,
 		`INSERT INTO outbox (id, subject, payload, trace_headers) VALUES ($1, $2, $3, $4)`,
-		ev.ID, ev.Subject(), payload, map[string]string(carrier)); err != nil {
+		id, subject, payload, map[string]string(carrier)); err != nil {
 		return fmt.Errorf("outbox insert: %w", err)
 	}
 	return nil

@@ -9,8 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/services/auth-api/internal/session"
@@ -282,22 +280,6 @@ func revoke(ctx context.Context, tx pgx.Tx, uid, reason string, cutoff bool, whe
 		return events.Revocation{}, err
 	}
 	return rev, nil
-}
-
-// insertRevocation is insertOutbox for the SESSIONS stream's payload type.
-func insertRevocation(ctx context.Context, q querier, rev events.Revocation) error {
-	payload, err := events.EncodeRevocation(rev)
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	carrier := propagation.MapCarrier{}
-	otel.GetTextMapPropagator().Inject(ctx, carrier)
-	if _, err := q.Exec(ctx,
-		`INSERT INTO outbox (id, subject, payload, trace_headers) VALUES ($1, $2, $3, $4)`,
-		rev.ID, rev.Subject(), payload, map[string]string(carrier)); err != nil {
-		return fmt.Errorf("outbox insert: %w", err)
-	}
-	return nil
 }
 
 // SessionLive reports whether sid is an unrevoked session of uid: the

@@ -25,13 +25,7 @@ each one with its default.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	return lifecycle.Program{Name: "notifier", Usage: usage, Version: version, Commit: commit,
 		Commands: map[string]func(context.Context, []string) error{
-			"serve": func(ctx context.Context, _ []string) error {
-				cfg, err := loadConfig(getenv)
-				if err != nil {
-					return err
-				}
-				return serve(ctx, cfg, stdout)
-			},
-			"dlq": func(ctx context.Context, args []string) error { return runDLQ(ctx, args, getenv, stdout) },
+			"serve": lifecycle.Serve(loadConfig, serve, getenv, stdout),
+			"dlq":   func(ctx context.Context, args []string) error { return runDLQ(ctx, args, getenv, stdout) },
 		}}.Run(ctx, args, stdout)
 }
