@@ -220,7 +220,11 @@ func TestEventsPrintedOnlyWhileNoNotifierMails(t *testing.T) {
 	defer n.Stop()
 	var buf testkit.LogBuffer
 	var mailing atomic.Bool
-	stop, err := printEvents(context.Background(), n.URL(), &console{w: &buf}, func() bool { return !mailing.Load() })
+	// seen counts the events the printer has looked at, so the test waits
+	// for each one before changing the notifier's state.
+	var seen atomic.Int64
+	show := func() bool { defer seen.Add(1); return !mailing.Load() }
+	stop, err := printEvents(context.Background(), n.URL(), &console{w: &buf}, show)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,14 +249,24 @@ func TestEventsPrintedOnlyWhileNoNotifierMails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	publish("http://x/while-not-ready")
-	mailing.Store(true)
-	publish("http://x/while-mailing")
-	mailing.Store(false)
-	publish("http://x/after-it-exited")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(buf.String(), "after-it-exited") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	// The printer connects in the background: core NATS keeps nothing for a
+	// subscriber that is not there yet, so probe until it hears.
+	testkit.Eventually(t, "the printer subscribed", func() bool {
+		publish("http://x/probe")
+		return seen.Load() > 0
+	})
+	// Probes still in flight arrive before this one (one publisher, one
+	// subscriber: in order), so from here on seen counts only the steps.
+	publish("http://x/in-step")
+	testkit.Eventually(t, "the probes drained", func() bool { return strings.Contains(buf.String(), "in-step") })
+	for _, step := range []struct {
+		url     string
+		mailing bool
+	}{{"http://x/while-not-ready", false}, {"http://x/while-mailing", true}, {"http://x/after-it-exited", false}} {
+		mailing.Store(step.mailing)
+		before := seen.Load()
+		publish(step.url)
+		testkit.Eventually(t, step.url+" looked at", func() bool { return seen.Load() > before })
 	}
 	got := buf.String()
 	if !strings.Contains(got, "while-not-ready") || !strings.Contains(got, "after-it-exited") || strings.Contains(got, "while-mailing") {
