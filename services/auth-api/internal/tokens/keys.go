@@ -82,7 +82,8 @@ type KeySet struct {
 	byID map[string]*Key
 }
 
-// ParseKeys reads a PEM bundle of PKCS#8 private keys ("PRIVATE KEY") and,
+// ParseKeys reads a PEM bundle of PKCS#8 private keys ("PRIVATE KEY", or
+// SEC1 "EC PRIVATE KEY") and,
 // for retired keys whose private half is gone, PKIX public keys ("PUBLIC
 // KEY"). The first block must be a private key. Errors never quote key
 // material.
@@ -134,6 +135,13 @@ func parseBlock(b *pem.Block) (Key, error) {
 			return Key{}, errors.New("unsupported private key type")
 		}
 		k.signer, k.Public = signer, signer.Public()
+	case "EC PRIVATE KEY":
+		// SEC1, as openssl ecparam and Helm's genPrivateKey "ecdsa" write it.
+		priv, err := x509.ParseECPrivateKey(b.Bytes)
+		if err != nil {
+			return Key{}, errors.New("not a valid SEC1 EC private key")
+		}
+		k.signer, k.Public = priv, priv.Public()
 	case "PUBLIC KEY":
 		pub, err := x509.ParsePKIXPublicKey(b.Bytes)
 		if err != nil {

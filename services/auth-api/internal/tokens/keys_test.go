@@ -160,3 +160,34 @@ func TestJWKSAndDiscovery(t *testing.T) {
 		t.Fatalf("algs %v, want ES256 and EdDSA once each", algs)
 	}
 }
+
+// A SEC1 "EC PRIVATE KEY" (openssl ecparam, Helm's genPrivateKey "ecdsa")
+// signs like its PKCS#8 form, under the same thumbprint.
+func TestParseSEC1Key(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec1, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := tokens.ParseKeys(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tokens.ParseKeys(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Signing().Alg != "ES256" || a.Signing().ID != b.Signing().ID {
+		t.Fatalf("SEC1: alg %q kid %q; PKCS#8 kid %q", a.Signing().Alg, a.Signing().ID, b.Signing().ID)
+	}
+	if _, err := tokens.ParseKeys(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte("junk")})); err == nil {
+		t.Fatal("a junk SEC1 block parsed")
+	}
+}
