@@ -84,7 +84,7 @@ func TestParseKeysRefuses(t *testing.T) {
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	p384DER, _ := x509.MarshalPKCS8PrivateKey(p384)
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	sec1, _ := x509.MarshalECPrivateKey(p256)
+	sec1, _ := x509.MarshalECPrivateKey(p384)
 	one := generate(t, "es256")
 	withKID := func(p []byte, kid string) []byte {
 		b, _ := pem.Decode(p)
@@ -96,7 +96,7 @@ func TestParseKeysRefuses(t *testing.T) {
 		"not PEM":          []byte("hello"),
 		"RSA":              pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: rsaDER}),
 		"P-384":            pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p384DER}),
-		"SEC1 not PKCS#8":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}),
+		"SEC1 P-384":       pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}),
 		"corrupt PKCS#8":   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}),
 		"public key first": append(publicPEM(t, &p256.PublicKey), one...),
 		"same key twice":   append(append([]byte{}, one...), one...),
