@@ -141,6 +141,16 @@ func (s *Service) DeleteAccount(ctx context.Context, uid string, password Login)
 	if _, err := s.confirmPassword(ctx, uid, password, "password"); err != nil {
 		return err
 	}
+	return s.RemoveAccount(ctx, uid)
+}
+
+// RemoveAccount deletes uid's account without a password: the operators'
+// deletion (internal/admin), on the self-service path. ErrNotFound when
+// there is none.
+func (s *Service) RemoveAccount(ctx context.Context, uid string) error {
+	if s.accounts == nil {
+		return errors.New("auth: RemoveAccount needs a store with AccountStore")
+	}
 	now := s.cfg.Now()
 	return s.accounts.DeleteAccount(ctx, uid, func(a Account) events.Event {
 		return s.event(events.UserDeleted, a, "", nil, now)

@@ -26,6 +26,8 @@ type Account struct {
 	Email        string
 	PasswordHash string
 	Verified     bool
+	// Disabled by an operator: its logins fail as with a wrong password.
+	Disabled bool
 }
 
 // Token is a verification token as stored: only the SHA-256 of the secret.
@@ -358,7 +360,9 @@ func (s *Service) Login(ctx context.Context, in Login) (string, error) {
 	}
 	ctx, cancel := settle(ctx)
 	defer cancel()
-	if !ok || acct.UID == "" {
+	// A disabled account is told nothing else than a wrong password would
+	// be, and counts towards the same lock.
+	if !ok || acct.UID == "" || acct.Disabled {
 		return "", s.fail(ctx, key, source, trusted, acct, now)
 	}
 	if err := s.store.ResetLoginFailures(ctx, key, source); err != nil {

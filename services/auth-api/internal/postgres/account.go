@@ -37,6 +37,9 @@ func (s *Store) ChangePassword(ctx context.Context, uid, keepSession, passwordHa
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE uid = $1`, uid, passwordHash); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
+		if err := audit(ctx, tx, auth.AuditEntry{Action: auth.AuditPasswordChanged, TargetUID: uid}); err != nil {
+			return err
+		}
 		if _, err := revoke(ctx, tx, uid, "password_change", false,
 			`WHERE uid = $1 AND id::text <> $2 AND revoked_at IS NULL`, uid, keepSession); err != nil {
 			return err
@@ -129,6 +132,9 @@ func (s *Store) ConfirmEmailChange(ctx context.Context, hash []byte, now time.Ti
 			return fmt.Errorf("change email: %w", err)
 		}
 		a.Email, a.Verified = newEmail, true
+		if err := audit(ctx, tx, auth.AuditEntry{Action: auth.AuditEmailChanged, TargetUID: uid}); err != nil {
+			return err
+		}
 		return insertOutbox(ctx, tx, event(a, previous))
 	})
 }
@@ -149,6 +155,9 @@ func (s *Store) DeleteAccount(ctx context.Context, uid string, event func(auth.A
 			return fmt.Errorf("delete user: %w", err)
 		}
 		if err := clearLoginLockout(ctx, tx, auth.NormalizeEmail(a.Email)); err != nil {
+			return err
+		}
+		if err := audit(ctx, tx, auth.AuditEntry{Action: auth.AuditUserDeleted, TargetUID: uid}); err != nil {
 			return err
 		}
 		return insertOutbox(ctx, tx, event(a))

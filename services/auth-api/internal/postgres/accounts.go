@@ -102,12 +102,12 @@ func accountByEmail(ctx context.Context, q querier, email string, lock bool) (au
 // accountWhere reads the one account matching where (with $1 = arg),
 // locking its row when lock is set.
 func accountWhere(ctx context.Context, q querier, where, arg string, lock bool, what string) (auth.Account, error) {
-	sql := `SELECT uid::text, username, email, password_hash, verified_at IS NOT NULL FROM users WHERE ` + where
+	sql := `SELECT uid::text, username, email, password_hash, verified_at IS NOT NULL, disabled_at IS NOT NULL FROM users WHERE ` + where
 	if lock {
 		sql += ` FOR UPDATE`
 	}
 	var a auth.Account
-	err := q.QueryRow(ctx, sql, arg).Scan(&a.UID, &a.Username, &a.Email, &a.PasswordHash, &a.Verified)
+	err := q.QueryRow(ctx, sql, arg).Scan(&a.UID, &a.Username, &a.Email, &a.PasswordHash, &a.Verified, &a.Disabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return auth.Account{}, auth.ErrNotFound
 	}

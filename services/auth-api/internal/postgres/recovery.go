@@ -101,6 +101,9 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 		if err := clearLoginLockout(ctx, tx, auth.NormalizeEmail(a.Email)); err != nil {
 			return err
 		}
+		if err := audit(ctx, tx, auth.AuditEntry{Action: auth.AuditPasswordReset, TargetUID: uid}); err != nil {
+			return err
+		}
 		if _, err := revoke(ctx, tx, uid, "password_reset", true, `WHERE uid = $1 AND revoked_at IS NULL`, uid); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kairos-platform/identity/pkg/events"
+	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/session"
 )
 
@@ -277,6 +278,10 @@ func revoke(ctx context.Context, tx pgx.Tx, uid, reason string, cutoff bool, whe
 		rev.Before = &now
 	}
 	if err := insertRevocation(ctx, tx, rev); err != nil {
+		return events.Revocation{}, err
+	}
+	if err := audit(ctx, tx, auth.AuditEntry{Action: auth.AuditSessionsRevoked, TargetUID: uid,
+		Detail: map[string]any{"reason": reason, "sessions": len(ids)}}); err != nil {
 		return events.Revocation{}, err
 	}
 	return rev, nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -31,26 +32,38 @@ type querier interface {
 // Store is auth-api's database. It owns its transactions.
 type Store struct {
 	pool *pgxpool.Pool
+	log  *slog.Logger // the audit trail's log lines
 }
 
 // New wraps a pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, log: slog.New(slog.DiscardHandler)}
+}
+
+// WithAuditLog returns the store writing a log line for every audit row it
+// commits.
+func (s *Store) WithAuditLog(log *slog.Logger) *Store { return &Store{pool: s.pool, log: log} }
 
 // Ping reports whether PostgreSQL answers (the readiness condition).
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// inTx runs fn in a transaction, committing when it returns nil.
+// inTx runs fn in a transaction, committing when it returns nil. The audit
+// rows fn writes are logged once the commit has made them true.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
-	if err := fn(tx); err != nil {
+	atx := &auditTx{Tx: tx}
+	if err := fn(atx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	for _, e := range atx.entries {
+		s.logAudit(ctx, e)
 	}
 	return nil
 }

@@ -64,6 +64,10 @@ func (s *Store) RecordLoginFailure(ctx context.Context, f auth.LoginFailure) (so
 			account = *acct
 		}
 		if f.Notice != nil && account == f.Ceiling {
+			if err := audit(ctx, tx, auth.AuditEntry{Action: auth.AuditLoginLocked, TargetUID: f.Notice.User.UID,
+				Detail: map[string]any{"scope": "account", "failures": account}}); err != nil {
+				return err
+			}
 			return insertOutbox(ctx, tx, *f.Notice)
 		}
 		return nil
@@ -71,15 +75,23 @@ func (s *Store) RecordLoginFailure(ctx context.Context, f auth.LoginFailure) (so
 	return source, account, err
 }
 
-// LockLoginSource sets the end of a source's lock.
+// LockLoginSource sets the end of a source's lock; the audit trail records
+// it when the address has an account.
 func (s *Store) LockLoginSource(ctx context.Context, email, source string, until time.Time) (err error) {
 	defer markUnavailable(&err)
-	if _, err := s.pool.Exec(ctx,
-		`UPDATE login_sources SET locked_until = $3, updated_at = now() WHERE email = $1 AND source = $2`,
-		email, source, until); err != nil {
-		return fmt.Errorf("lock login source: %w", err)
-	}
-	return nil
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var uid *string
+		if err := tx.QueryRow(ctx, `
+			WITH locked AS (UPDATE login_sources SET locked_until = $3, updated_at = now() WHERE email = $1 AND source = $2)
+			SELECT (SELECT uid::text FROM users WHERE lower(email) = $1)`, email, source, until).Scan(&uid); err != nil {
+			return fmt.Errorf("lock login source: %w", err)
+		}
+		if uid == nil {
+			return nil
+		}
+		return audit(ctx, tx, auth.AuditEntry{Action: auth.AuditLoginLocked, TargetUID: *uid,
+			Detail: map[string]any{"scope": "source", "source": source, "until": until.UTC()}})
+	})
 }
 
 // ResetLoginFailures forgets the source's failures and the account-wide
