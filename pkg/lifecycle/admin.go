@@ -24,6 +24,7 @@ type Check struct {
 type admin struct {
 	checks   []Check
 	gatherer prometheus.Gatherer
+	api      http.Handler // under /admin/, when set
 	draining atomic.Bool
 }
 
@@ -61,6 +62,9 @@ func (a *admin) handler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if a.api != nil {
+		mux.Handle("/admin/", a.api)
+	}
 	return mux
 }
 

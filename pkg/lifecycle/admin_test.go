@@ -50,7 +50,8 @@ func TestAdminRoutes(t *testing.T) {
 	var natsDown atomic.Bool
 	ln := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := startApp(t, ctx, lifecycle.App{Admin: ln, Gatherer: reg, Checks: []lifecycle.Check{
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "admin api "+r.URL.Path) })
+	done := startApp(t, ctx, lifecycle.App{Admin: ln, Gatherer: reg, AdminAPI: api, Checks: []lifecycle.Check{
 		{Name: "postgres", Ready: func(context.Context) error { return nil }},
 		{Name: "nats", Ready: func(context.Context) error {
 			if natsDown.Load() {
@@ -77,6 +78,7 @@ func TestAdminRoutes(t *testing.T) {
 		{"metrics", nil, "/metrics", 200, "x_total 0"},
 		{"pprof", nil, "/debug/pprof/", 200, "goroutine"},
 		{"unknown", nil, "/nope", 404, ""},
+		{"the admin API, under /admin/", nil, "/admin/v1/users", 200, "admin api /admin/v1/users"},
 	}
 	for _, st := range steps {
 		if st.before != nil {

@@ -52,6 +52,9 @@ type App struct {
 	// and pprof. It keeps answering until everything else has stopped.
 	Admin    net.Listener
 	Gatherer prometheus.Gatherer
+	// AdminAPI, when set, is served under /admin/ on the admin port: an
+	// operators' API that must never be reachable on a public listener.
+	AdminAPI http.Handler
 	Checks   []Check
 	Servers  []Server  // drained in this order
 	Workers  []Worker  // stopped together, after the servers
@@ -92,7 +95,7 @@ func Run(ctx context.Context, app App) error {
 	if app.HandBack <= 0 {
 		app.HandBack = DefaultHandBack
 	}
-	r := &runner{app: app, adm: &admin{checks: app.Checks, gatherer: app.Gatherer}, base: context.WithoutCancel(ctx)}
+	r := &runner{app: app, adm: &admin{checks: app.Checks, gatherer: app.Gatherer, api: app.AdminAPI}, base: context.WithoutCancel(ctx)}
 	inFlight, endInFlight := context.WithCancel(r.base)
 	r.endInFlight = endInFlight
 	defer endInFlight()

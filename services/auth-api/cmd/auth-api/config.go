@@ -60,6 +60,9 @@ type config struct {
 	// GoMemLimit is GOMEMLIMIT, which the Go runtime reads itself; when set
 	// it wins over the limit taken from the container.
 	GoMemLimit string
+	// Admin API (ADMIN_API_TOKEN_FILE; no tokens: off) and the audit trail.
+	AdminTokens    []httpapi.AdminToken
+	AuditRetention time.Duration
 }
 
 // String never shows the database password.
@@ -118,6 +121,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.LoginSourcePrefixV6 = e.Int("LOGIN_SOURCE_PREFIX_V6", 64, 32, 128)
 	c.DeviceCookieKeys = deviceCookieKeys(e)
 	c.DeviceCookieTTL = e.Duration("DEVICE_COOKIE_TTL", 8760*time.Hour, time.Hour)
+	c.AdminTokens, c.AuditRetention = adminTokens(e), auditRetention(e)
 	if v := httpURL(e, "VERIFY_REDIRECT_URL", ""); v != "" {
 		c.VerifyRedirect, _ = url.Parse(v)
 	}
@@ -246,4 +250,42 @@ func signingKeys(e *envconf.Env) *tokens.KeySet {
 		return nil
 	}
 	return ks
+}
+
+// adminTokens reads ADMIN_API_TOKEN_FILE: "name:token" lines. Unset means
+// the admin API is off (serve says so at start).
+func adminTokens(e *envconf.Env) []httpapi.AdminToken {
+	path := e.Str("ADMIN_API_TOKEN_FILE", "")
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		e.Fail("ADMIN_API_TOKEN_FILE", "%v", err)
+		return nil
+	}
+	tokens, err := httpapi.ParseAdminTokens(data)
+	if err != nil {
+		e.Fail("ADMIN_API_TOKEN_FILE", "%s: %v", path, err)
+	}
+	return tokens
+}
+
+func auditRetention(e *envconf.Env) time.Duration {
+	return e.Duration("AUDIT_RETENTION", 8760*time.Hour, 24*time.Hour)
+}
+
+// loadAdminConfig reads what `auth-api admin` needs: the database and the
+// settings of the verification links it may send (as serve reads them).
+func loadAdminConfig(getenv func(string) string) (config, error) {
+	e := envconf.New(getenv)
+	c := config{
+		DatabaseURL:      databaseURL(e),
+		PublicURL:        strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
+		TokenTTL:         e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),
+		MailBudget:       e.Int("MAIL_BUDGET_PER_ADDRESS", 5, 1, 1000),
+		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
+		Obs:              e.Observability("auth-api"),
+	}
+	return c, e.Err()
 }

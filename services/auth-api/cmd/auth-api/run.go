@@ -21,6 +21,9 @@ Commands:
   migrate   apply the database migrations and exit
   keys generate [--type es256|ed25519]
             print a new private signing key (PKCS#8 PEM) for JWT_SIGNING_KEYS_FILE
+  admin users list|show|verify|resend-verification|disable|enable|unlock|sign-out|delete …
+  admin audit [--uid UID] [--action A] [--since 24h]
+            operators' actions on DATABASE_URL, audited (--actor NAME, --json)
   version   print the version and commit
   help      print this help
 
@@ -36,6 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			"serve":   lifecycle.Serve(loadConfig, serve, getenv, stdout),
 			"migrate": func(ctx context.Context, _ []string) error { return migrate(ctx, getenv, stdout) },
 			"keys":    func(_ context.Context, args []string) error { return keys(args, stdout) },
+			"admin":   func(ctx context.Context, args []string) error { return adminCommand(ctx, args, getenv, stdout) },
 		}}.Run(ctx, args, stdout)
 }
 

@@ -52,7 +52,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	store := postgres.New(pool)
+	store := postgres.New(pool).WithAuditLog(logger)
 
 	// NATS: connecting never blocks start-up (signups work without NATS;
 	// the outbox keeps their events until it is back).
@@ -69,7 +69,12 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 
 	// Domain and HTTP: the rules behind the public API; the outbox relay.
-	api, err := apiServer(cfg, store, sess, logger, tracing, reg)
+	api, svc, err := apiServer(cfg, store, sess, logger, tracing, reg)
+	if err != nil {
+		return err
+	}
+	// Admin API: on the admin port only, and only with tokens.
+	adminAPI, err := adminHandler(cfg, store, svc, sess, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -85,7 +90,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	logger.Info("listening", "http", apiLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"version", lifecycle.OrDev(version), "commit", lifecycle.OrDev(commit), "config", cfg.String())
 	return lifecycle.Run(ctx, lifecycle.App{
-		Logger: logger, Admin: adminLn, Gatherer: reg,
+		Logger: logger, Admin: adminLn, Gatherer: reg, AdminAPI: adminAPI,
 		Checks:  []lifecycle.Check{{Name: "postgres", Ready: store.Ping}, {Name: "revocation feed", Ready: sess.replayed}},
 		Servers: []lifecycle.Server{{Name: "http", Server: api, Listener: apiLn}},
 		Workers: append([]lifecycle.Worker{{Name: "outbox relay", Run: relay.Run}, {Name: "revocation feed", Run: sess.follower.Run}},
@@ -111,7 +116,7 @@ func listen(ctx context.Context, cfg config) (api, admin net.Listener, err error
 
 // apiServer is the public API over the domain, in a server with bounded
 // reads.
-func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, error) {
+func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.Logger, tracing telemetry.Tracing, reg prometheus.Registerer) (*http.Server, *auth.Service, error) {
 	// Without device cookies every login counts by its network, so the
 	// account-wide ceiling shuts out owners too: worth a warning.
 	if len(cfg.DeviceCookieKeys) == 0 {
@@ -119,15 +124,15 @@ func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.L
 	}
 	svc, hasher, err := newAuth(cfg, store, logger, reg, tracing.Provider)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	jwks, err := cfg.Sessions.Keys.JWKS()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	discovery, err := cfg.Sessions.Keys.Discovery(cfg.PublicURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	handler, err := httpapi.New(httpapi.Options{
 		Auth:               svc,
@@ -151,11 +156,11 @@ func apiServer(cfg config, store *postgres.Store, sess *sessions, logger *slog.L
 		TracerProvider:     tracing.Provider,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return &http.Server{Handler: handler, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, svc, nil
 }
 
 // jwksMaxAge is how long gateways may cache the JWKS: a next key must be
@@ -204,6 +209,11 @@ func cleanups(cfg config, store *postgres.Store, sess *sessions, logger *slog.Lo
 		{Name: "ended session cleanup", Run: lifecycle.Every(time.Hour, logger, "deleting ended sessions",
 			func(ctx context.Context, _ time.Time) error {
 				_, err := store.DeleteEndedSessions(ctx, endedSessionsKept)
+				return err
+			})},
+		{Name: "audit pruning", Run: lifecycle.Every(time.Hour, logger, "pruning the audit trail",
+			func(ctx context.Context, _ time.Time) error {
+				_, err := store.PruneAudit(ctx, cfg.AuditRetention) // through audit_log_prune only
 				return err
 			})},
 	}

@@ -29,10 +29,11 @@ type User struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	VerifiedAt *time.Time `json:"verified_at"`
 	DisabledAt *time.Time `json:"disabled_at"`
+	Status     string     `json:"status"` // filled in by Service
 }
 
-// Status is the one-word state of an account.
-func (u User) Status() string {
+// status is the one-word state of an account.
+func (u User) status() string {
 	switch {
 	case u.DisabledAt != nil:
 		return StatusDisabled
@@ -67,7 +68,6 @@ type LockedSource struct {
 // Detail is everything the show action tells.
 type Detail struct {
 	User
-	Status   string            `json:"status"`
 	Lockout  Lockout           `json:"lockout"`
 	Sessions []Session         `json:"sessions"`
 	Audit    []auth.AuditEntry `json:"recent_audit"`

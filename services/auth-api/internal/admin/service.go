@@ -30,6 +30,9 @@ func (s *Service) List(ctx context.Context, f Filter) (_ Page, err error) {
 	if err != nil {
 		return Page{}, err
 	}
+	for i := range users {
+		users[i].Status = users[i].status()
+	}
 	p := Page{Users: users}
 	if len(users) > f.Limit {
 		p.Users = users[:f.Limit]
@@ -46,7 +49,8 @@ func (s *Service) Show(ctx context.Context, uid string) (_ Detail, err error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	d := Detail{User: u, Status: u.Status(), Sessions: []Session{}}
+	u.Status = u.status()
+	d := Detail{User: u, Sessions: []Session{}}
 	if d.Lockout, err = s.store.Lockout(ctx, uid); err != nil {
 		return Detail{}, err
 	}

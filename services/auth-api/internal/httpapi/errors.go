@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kairos-platform/identity/services/auth-api/internal/admin"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/revocation"
 	"github.com/kairos-platform/identity/services/auth-api/internal/session"
@@ -135,6 +136,12 @@ func (a *api) answerFor(err error) answer {
 		return answer{status: http.StatusNotFound, body: message{"Session not found."}, result: "not_found"}
 	case errors.Is(err, session.ErrUnknownScope):
 		return answer{status: http.StatusBadRequest, body: map[string][]string{"scope": {`Must be "this", "others" or "all".`}}, result: "invalid"}
+	case errors.Is(err, errAdminToken):
+		return answer{status: http.StatusUnauthorized, body: message{"Missing or invalid admin token."}, challenge: true, result: "unauthorized"}
+	case errors.Is(err, auth.ErrNotFound):
+		return answer{status: http.StatusNotFound, body: message{"User not found."}, result: "not_found"}
+	case errors.Is(err, admin.ErrAlreadyVerified):
+		return answer{status: http.StatusConflict, body: message{"User already verified."}, result: "refused"}
 	case errors.Is(err, auth.ErrUnavailable):
 		// Logged: an operator wants to know, though the client is told to retry.
 		return answer{status: http.StatusServiceUnavailable, retryAfter: retryAfterSeconds(unavailableRetry), result: "error",

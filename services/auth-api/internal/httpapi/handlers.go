@@ -49,6 +49,9 @@ func (a *api) endpoint(counter results, h handler) http.Handler {
 				return
 			}
 		}
+		// The audit rows of a user's own changes name "self" and where the
+		// request came from.
+		r = r.WithContext(auth.WithActor(r.Context(), auth.Actor{Name: "self", RequestID: requestID(r.Context()), ClientIP: a.clientIP.Of(r)}))
 		result, err := h(w, r)
 		if err != nil {
 			result = a.fail(w, r, err)
