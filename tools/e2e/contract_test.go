@@ -84,6 +84,10 @@ var contract = []metricSpec{
 	{name: "kairos_email_change_confirmations_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": confirmResults}},
 	{name: "kairos_account_deletions_total", kind: "counter", service: authAPI, precreated: map[string][]string{"result": accountResults}},
 	{name: "kairos_mail_budget_exceeded_total", kind: "counter", service: authAPI, precreated: map[string][]string{"kind": budgetKinds}},
+	{name: "kairos_admin_actions_total", kind: "counter", service: authAPI, precreated: map[string][]string{
+		"action":  {"list", "show", "audit", "verify", "resend_verification", "disable", "enable", "unlock", "sign_out", "delete"},
+		"outcome": {"ok", "not_found", "refused", "invalid", "error"}}},
+	{name: "kairos_admin_auth_failures_total", kind: "counter", service: authAPI, precreated: map[string][]string{"reason": {"missing", "invalid"}}},
 	{name: "kairos_login_lockouts_total", kind: "counter", service: authAPI, precreated: map[string][]string{"kind": {"source", "device", "account"}}},
 	{name: "kairos_password_hash_duration_seconds", kind: "histogram", service: authAPI, values: map[string][]string{"op": {"hash", "verify"}}},
 	{name: "kairos_password_hash_wait_seconds", kind: "histogram", service: authAPI},

@@ -25,6 +25,10 @@ import (
 // AgentToken is the service token the fake Agent expects.
 const AgentToken = "stack-agent-token"
 
+// AdminToken is the admin API token of every auth-api replica, named "e2e"
+// (its audit actor is api:e2e).
+const AdminToken = "stack-admin-token-of-at-least-32-chars"
+
 // Options says what to run.
 type Options struct {
 	Root             string // repository root; found from the working directory when empty
@@ -100,9 +104,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s = &Stack{Dir: dir, Root: o.Root, log: log}
+	started := s // s is nil once an error is returned
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 		}
 	}()
 
@@ -137,10 +142,17 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	adminTokens := filepath.Join(dir, "admin-api-tokens")
+	if err := os.WriteFile(adminTokens, []byte("e2e:"+AdminToken+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	for i := range o.AuthReplicas {
 		env := s.authEnv(o.AuthEnv)
 		if env["DEVICE_COOKIE_KEY_FILE"] == "" {
 			env["DEVICE_COOKIE_KEY_FILE"] = keyFile
+		}
+		if env["ADMIN_API_TOKEN_FILE"] == "" {
+			env["ADMIN_API_TOKEN_FILE"] = adminTokens
 		}
 		p, err := s.newProc(fmt.Sprintf("auth-api-%d", i), "auth-api", true, env)
 		if err != nil {
