@@ -1,13 +1,10 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
@@ -19,9 +16,7 @@ import (
 // for the check (a preflight is not a pass).
 func TestCheckShortAndTracedWays(t *testing.T) {
 	t.Parallel()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	exp, tp := recordSpans(t)
 	h := newHarness(t, func(o *httpapi.Options) {
 		o.TracerProvider = tp
 		o.CORSOrigins = []string{"https://app.example.com"}
