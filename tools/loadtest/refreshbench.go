@@ -14,57 +14,33 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kairos-platform/identity/services/auth-api/refreshsql"
 )
 
-// The rotation of a live refresh token, statement by statement as
-// internal/postgres's RotateRefresh runs them (TestRefreshStatementsMatchTheStore
-// keeps them equal), for pgbench: the ceiling of POST /api/token/refresh/.
-const (
-	refreshLock = `SELECT rt.session_id, s.uid,
-	       rt.expires_at <= now() OR s.absolute_expires_at <= now(),
-	       rt.rotated_at IS NOT NULL,
-	       rt.rotated_at IS NOT NULL AND rt.rotated_at > now() - $2::interval,
-	       s.revoked_at IS NOT NULL,
-	       rt.successor_sealed,
-	       u.verified_at IS NOT NULL
-	FROM refresh_tokens rt
-	JOIN sessions s ON s.id = rt.session_id
-	JOIN users u ON u.uid = s.uid
-	WHERE rt.token_hash = $1
-	FOR UPDATE OF rt, s`
-	refreshExtend = `UPDATE sessions SET last_used_at = now(),
-	       expires_at = least(now() + $2::interval, absolute_expires_at)
-	WHERE id = $1
-	RETURNING `
-	refreshColumns  = `id, uid, created_at, last_used_at, user_agent, client_ip, expires_at, absolute_expires_at`
-	refreshInsert   = `INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)`
-	refreshMarkUsed = `UPDATE refresh_tokens SET rotated_at = now(), successor_hash = $2, successor_sealed = $3
-	WHERE token_hash = $1`
-	refreshPrefix = "pgr"
-)
+// refreshPrefix names the pgbench clients' accounts, sessions and tokens.
+const refreshPrefix = "pgr"
 
 // pgbenchRefreshScript rotates one chain of refresh tokens per pgbench
-// client: client c (0-based) owns login pgr<c+1>, and its k-th token is
-// SHA-256 of "pgr-<c+1>-<k>"; :n, carried from one transaction of the
-// client to the next, is the live one.
+// client with the statement auth-api rotates a live token with
+// (refreshsql.Rotate, one statement in its own transaction as there):
+// client c (0-based) owns login pgr<c+1>, and its k-th token is SHA-256 of
+// "pgr-<c+1>-<k>"; :n, carried from one transaction of the client to the
+// next, is the live one. \gset fails the transaction when the statement
+// rotates nothing, so a broken chain cannot pass for a fast one.
 func pgbenchRefreshScript() string {
 	tok := func(v string) string {
 		return "sha256(convert_to('" + refreshPrefix + "-' || :i || '-' || :" + v + ", 'UTF8'))"
 	}
-	sid := "md5('" + refreshPrefix + "s' || :i)::uuid"
-	var b strings.Builder
-	b.WriteString("\\set i :client_id + 1\n\\set next :n + 1\nBEGIN;\n")
-	for _, stmt := range []string{
-		strings.NewReplacer("$1", tok("n"), "$2", "'10 seconds'").Replace(refreshLock),
-		strings.NewReplacer("$1", sid, "$2", "'720 hours'").Replace(refreshExtend + refreshColumns),
-		strings.NewReplacer("$1", tok("next"), "$2", sid, "$3", "now() + interval '720 hours'").Replace(refreshInsert),
+	stmt := strings.NewReplacer(
+		"$1", tok("n"),
+		"$2", "'720 hours'",
+		"$3", tok("next"),
 		// The sealed successor is 60 bytes in the service (AES-GCM of 32).
-		strings.NewReplacer("$1", tok("n"), "$2", tok("next"), "$3", "substr("+tok("next")+" || "+tok("n")+", 1, 60)").Replace(refreshMarkUsed),
-	} {
-		b.WriteString(strings.Join(strings.Fields(stmt), " ") + ";\n")
-	}
-	b.WriteString("COMMIT;\n\\set n :next\n")
-	return b.String()
+		"$4", "substr("+tok("next")+" || "+tok("n")+", 1, 60)",
+	).Replace(refreshsql.Rotate)
+	return "\\set i :client_id + 1\n\\set next :n + 1\n" +
+		strings.Join(strings.Fields(stmt), " ") + " \\gset r_\n\\set n :next\n"
 }
 
 // seedRefreshChains gives each of clients pgbench clients a verified

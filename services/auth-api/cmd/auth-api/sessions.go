@@ -51,6 +51,7 @@ func newSessions(cfg config, store *postgres.Store, js jetstream.JetStream, logg
 	sc := cfg.Sessions
 	authority := tokens.NewAuthority(sc.Keys, tokens.Config{
 		Issuer: cfg.PublicURL, Audience: sc.Audience, TTL: sc.AccessTTL, Leeway: tokenLeeway,
+		VerifiedCache: tokens.DefaultVerifiedCache,
 	}, time.Now)
 	list := revocation.New(sc.AccessTTL + tokenLeeway + signingGap)
 	if err := revocation.RegisterMetrics(reg, list, time.Now); err != nil {

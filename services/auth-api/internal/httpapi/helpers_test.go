@@ -86,7 +86,8 @@ func newHarnessRules(t testing.TB, p passhash.Params, rules func(*auth.Config), 
 	logger := telemetry.NewLogger(logs, slog.LevelInfo, telemetry.LogJSON)
 	store := postgres.New(pool)
 	keyPEM, keys := testKeys(t)
-	authority := tokens.NewAuthority(keys, tokens.Config{Issuer: "http://localhost:8080", Audience: "kairos", TTL: 10 * time.Minute, Leeway: 5 * time.Second}, time.Now)
+	authority := tokens.NewAuthority(keys, tokens.Config{Issuer: "http://localhost:8080", Audience: "kairos", TTL: 10 * time.Minute, Leeway: 5 * time.Second,
+		VerifiedCache: tokens.DefaultVerifiedCache}, time.Now)
 	list := revocation.New(11 * time.Minute)
 	// No feed in these tests: the list is declared current for an hour, so
 	// the deny-list decides (TestStaleFeed makes it stale).

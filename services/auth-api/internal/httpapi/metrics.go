@@ -26,17 +26,27 @@ type metrics struct {
 }
 
 // results is a counter whose label values are a fixed set; anything else is
-// counted as "error" so that the label stays bounded.
+// counted as "error" so that the label stays bounded. Each value's series is
+// resolved once: counting is a map lookup and an atomic add, not a hash of
+// the label values per request (the ingress check counts thousands a second).
 type results struct {
-	vec     *prometheus.CounterVec
-	allowed map[string]bool
+	byValue map[string]prometheus.Counter
+}
+
+func newResults(vec *prometheus.CounterVec, values []string) results {
+	r := results{byValue: make(map[string]prometheus.Counter, len(values))}
+	for _, v := range values {
+		r.byValue[v] = vec.WithLabelValues(v) // the series exists before the first event
+	}
+	return r
 }
 
 func (r results) inc(result string) {
-	if !r.allowed[result] {
-		result = "error"
+	c, ok := r.byValue[result]
+	if !ok {
+		c = r.byValue["error"]
 	}
-	r.vec.WithLabelValues(result).Inc()
+	c.Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -94,12 +104,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"ok", "ok_db", "invalid", "expired", "revoked", "unavailable", "client_closed", "error"}},
 	} {
 		vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: c.name, Help: c.help}, []string{"result"})
-		allowed := map[string]bool{}
-		for _, v := range c.values {
-			vec.WithLabelValues(v) // pre-create: the series exists before the first event
-			allowed[v] = true
-		}
-		*c.dst = results{vec: vec, allowed: allowed}
+		*c.dst = newResults(vec, c.values)
 		cs = append(cs, vec)
 	}
 	// The other session endpoints share one counter, by endpoint.
@@ -111,12 +116,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		name string
 	}{{&m.me, "me"}, {&m.logouts, "logout"}, {&m.sessions, "sessions"}, {&m.sessDel, "session_delete"}, {&m.jwks, "jwks"}, {&m.discovery, "discovery"}} {
 		curried := vec.MustCurryWith(prometheus.Labels{"endpoint": e.name})
-		allowed := map[string]bool{}
-		for _, v := range []string{"ok", "invalid", "expired", "revoked", "not_found", "rate_limited", "unavailable", "error"} {
-			curried.WithLabelValues(v)
-			allowed[v] = true
-		}
-		*e.dst = results{vec: curried, allowed: allowed}
+		*e.dst = newResults(curried, []string{"ok", "invalid", "expired", "revoked", "not_found", "rate_limited", "unavailable", "error"})
 	}
 	cs = append(cs, vec)
 	if reg != nil {

@@ -31,7 +31,7 @@ const (
 type requestInfo struct {
 	id    string
 	route string
-	quiet bool // a refusal: counted and summarised, not logged one by one
+	quiet bool // a refusal or a check: counted, not logged one by one
 }
 
 func requestID(ctx context.Context) string {

@@ -145,9 +145,11 @@ func New(o Options) (http.Handler, error) {
 	// on behalf of all its clients, and a check costs one signature
 	// verification. Any method: auth_request and ext_authz pass the
 	// client's on.
-	r.Handle("/api/auth/check/", a.unlimited(m.checks, a.handleCheck))
-	// Envoy's ext_authz (HTTP) appends the client's path to the check's.
-	r.Handle("/api/auth/check/{forwarded:.+}", a.unlimited(m.checks, a.handleCheck))
+	// Most checks take the short way (fastcheck.go); these routes serve
+	// the traced ones.
+	check := a.unlimited(m.checks, a.handleCheck)
+	r.Handle(routeCheck, check)
+	r.Handle(routeCheckForwarded, check)
 	r.Handle(pathJWKS, a.unlimited(m.jwks, publicDocument(o.JWKS, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.Handle("/.well-known/openid-configuration", a.unlimited(m.discovery, publicDocument(o.Discovery, o.DocumentMaxAge))).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errNotFound) })
@@ -166,13 +168,13 @@ func New(o Options) (http.Handler, error) {
 		// Exact origins only, never "*": credentials are allowed so that a
 		// frontend on another origin can send the device cookie
 		// (credentials: "include"), which is useless anywhere but login.
-		h = cors.New(cors.Options{
+		h = skipForCheck(h, cors.New(cors.Options{
 			AllowedOrigins:   o.CORSOrigins,
 			AllowCredentials: true,
 			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodDelete},
 			AllowedHeaders:   []string{"Content-Type", "Authorization"},
 			MaxAge:           600,
-		}).Handler(h)
+		}).Handler(h))
 	}
 	h = observe(o.Logger, m, h)
 	h = restorePath(h)
@@ -181,7 +183,7 @@ func New(o Options) (http.Handler, error) {
 		otelhttp.WithPropagators(otel.GetTextMapPropagator()),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
 	)
-	return hideToken(shown, h), nil
+	return fastCheck(observe(o.Logger, m, checkRoute(check)), hideToken(shown, h)), nil
 }
 
 // allowedMethods is the Allow header of a 405: the methods some route

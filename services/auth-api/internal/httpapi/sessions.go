@@ -104,7 +104,9 @@ func (a *api) authenticate(r *http.Request) (tokens.Claims, bool, error) {
 
 // handleCheck is the ingress check (auth-url, ForwardAuth, ext_authz): 200
 // with the user's id for a live session's token, 401 otherwise. No body.
+// Counted, not logged (fastcheck.go).
 func (a *api) handleCheck(w http.ResponseWriter, r *http.Request) (string, error) {
+	quiet(r.Context())
 	c, stale, err := a.authenticate(r)
 	if err != nil {
 		return "", err

@@ -13,13 +13,19 @@ import (
 	"github.com/kairos-platform/identity/services/auth-api/internal/httpapi"
 )
 
+// recordSpans is a tracer provider keeping every span in memory.
+func recordSpans(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return exp, tp
+}
+
 // Server spans are named by the route template and never carry the token
 // of a verify link (otelhttp records the path, so it is shown a redacted one).
 func TestSpansNamedByRouteWithoutTokens(t *testing.T) {
 	t.Parallel()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	exp, tp := recordSpans(t)
 	h := newHarness(t, func(o *httpapi.Options) { o.TracerProvider = tp })
 	h.signup(t, "a", "a@example.com", goodPassword)
 	tok := h.lastToken(t)
@@ -48,9 +54,7 @@ func TestSpansNamedByRouteWithoutTokens(t *testing.T) {
 // the parameters and the wait, never the password.
 func TestHashSpansUnderTheRequest(t *testing.T) {
 	t.Parallel()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	exp, tp := recordSpans(t)
 	h := newHarness(t, func(o *httpapi.Options) { o.TracerProvider = tp })
 
 	tests := []struct {

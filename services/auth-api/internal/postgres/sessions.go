@@ -13,6 +13,7 @@ import (
 	"github.com/kairos-platform/identity/pkg/events"
 	"github.com/kairos-platform/identity/services/auth-api/internal/auth"
 	"github.com/kairos-platform/identity/services/auth-api/internal/session"
+	"github.com/kairos-platform/identity/services/auth-api/refreshsql"
 )
 
 // Sessions and refresh tokens. Every time is the database's now(), so
@@ -76,8 +77,50 @@ func (s *Store) CreateSession(ctx context.Context, n session.New) (_ session.Ses
 // itself been rotated already, is reuse: the session is revoked and the
 // returned error is session.ErrRefreshReused together with the revocation
 // to apply (the transaction commits even though the call fails).
+//
+// A live token, the common case, is rotated by one statement (refreshsql.Rotate:
+// one round trip instead of a transaction's six); only a token that
+// statement does not rotate takes the transaction below, which tells the
+// other cases apart.
 func (s *Store) RotateRefresh(ctx context.Context, presented []byte, next session.Next, p session.Policy) (_ session.Rotation, _ events.Revocation, err error) {
 	defer markUnavailable(&err)
+	rot, err := s.rotateLive(ctx, presented, next, p)
+	switch {
+	case err == nil:
+		return rot, events.Revocation{}, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return session.Rotation{}, events.Revocation{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return s.rotateOther(ctx, presented, next, p)
+}
+
+// rotateLive rotates a live token in one statement; pgx.ErrNoRows when the
+// token is not live.
+func (s *Store) rotateLive(ctx context.Context, presented []byte, next session.Next, p session.Policy) (session.Rotation, error) {
+	var (
+		rot     session.Rotation
+		id, uid uuid.UUID
+		ip      *netip.Addr
+		ss      session.Session
+	)
+	err := s.pool.QueryRow(ctx, refreshsql.Rotate, presented, p.TTL, next.Hash, next.Sealed).Scan(
+		&id, &uid, &ss.CreatedAt, &ss.LastUsedAt, &ss.UserAgent, &ip, &ss.ExpiresAt, &ss.AbsoluteExpiresAt, &rot.EmailVerified)
+	if err != nil {
+		return session.Rotation{}, err
+	}
+	ss.ID, ss.UID = id.String(), uid.String()
+	if ip != nil {
+		ss.ClientIP = *ip
+	}
+	rot.Outcome, rot.Session = session.Rotated, ss
+	return rot, nil
+}
+
+// rotateOther decides, under the token's and its session's row locks, what
+// a presented token that is not live gets: a grace retry, the revocation of
+// its session (reuse), or a refusal. It rotates a live token too, so that
+// the outcome never depends on which way a race with the statement went.
+func (s *Store) rotateOther(ctx context.Context, presented []byte, next session.Next, p session.Policy) (_ session.Rotation, _ events.Revocation, err error) {
 	var (
 		rot    session.Rotation
 		rev    events.Revocation

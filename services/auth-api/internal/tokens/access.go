@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type Config struct {
 	// Leeway tolerates clock skew between the replica that signed and the
 	// one that verifies, on exp, nbf and iat alike.
 	Leeway time.Duration
+	// VerifiedCache is how many verified tokens Verify remembers until
+	// their exp (DefaultVerifiedCache in the service); 0 verifies every
+	// call in full.
+	VerifiedCache int
 }
 
 // Claims are the facts an access token carries.
@@ -48,6 +53,7 @@ type Authority struct {
 	cfg    Config
 	now    func() time.Time
 	parser *jwt.Parser
+	cache  *verifiedCache // nil: none
 }
 
 // wireClaims is the JSON form of Claims. aud is written as a plain string
@@ -77,9 +83,10 @@ func NewAuthority(keys *KeySet, cfg Config, now func() time.Time) *Authority {
 		algs = append(algs, k.Alg)
 	}
 	return &Authority{
-		keys: keys,
-		cfg:  cfg,
-		now:  now,
+		keys:  keys,
+		cfg:   cfg,
+		now:   now,
+		cache: newVerifiedCache(cfg.VerifiedCache),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(algs),
 			jwt.WithAudience(cfg.Audience),
@@ -131,10 +138,32 @@ func (a *Authority) Issue(uid, sessionID string, emailVerified bool) (string, Cl
 // Verify checks a token's signature with the key its kid names, using only
 // that key's algorithm (so "none", HS256 keyed with a public key and alg
 // swaps between our own keys all fail), then iss, aud, exp, nbf and iat.
+// A token that verified before and has not reached its exp is answered
+// from the cache (verified.go) when there is one.
 func (a *Authority) Verify(token string) (Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenBytes)
 	}
+	if a.cache == nil {
+		return a.verify(token)
+	}
+	key := sha256.Sum256([]byte(token))
+	if c, ok := a.cache.lru.Get(key); ok {
+		// Strictly before exp, without the leeway: past it the full
+		// verification decides (and tells an expired token apart).
+		if a.now().Before(c.ExpiresAt) {
+			return c, nil
+		}
+		a.cache.lru.Remove(key)
+	}
+	c, err := a.verify(token)
+	if err == nil {
+		a.cache.lru.Add(key, c)
+	}
+	return c, err
+}
+
+func (a *Authority) verify(token string) (Claims, error) {
 	var wc wireClaims
 	_, err := a.parser.ParseWithClaims(token, &wc, a.keyFor)
 	switch {

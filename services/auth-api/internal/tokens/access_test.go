@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -33,11 +34,19 @@ func (c *clock) now() time.Time { return c.t }
 
 func authority(t testing.TB, bundle []byte, c *clock) *tokens.Authority {
 	t.Helper()
+	return cachingAuthority(t, bundle, c, 0)
+}
+
+// cachingAuthority is an authority remembering up to cache verified tokens.
+func cachingAuthority(t testing.TB, bundle []byte, c *clock, cache int) *tokens.Authority {
+	t.Helper()
 	ks, err := tokens.ParseKeys(bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tokens.NewAuthority(ks, cfg, c.now)
+	withCache := cfg
+	withCache.VerifiedCache = cache
+	return tokens.NewAuthority(ks, withCache, c.now)
 }
 
 func TestIssueVerifyRoundTrip(t *testing.T) {
@@ -101,10 +110,18 @@ func forge(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.Ma
 	return s
 }
 
+// Every bad token is refused, with and without the cache of verified
+// tokens (warmed with the valid token the bad ones are made from).
 func TestVerifyRefuses(t *testing.T) {
+	for _, cache := range []int{0, tokens.DefaultVerifiedCache} {
+		t.Run(fmt.Sprintf("cache %d", cache), func(t *testing.T) { testVerifyRefuses(t, cache) })
+	}
+}
+
+func testVerifyRefuses(t *testing.T, cache int) {
 	c := &clock{time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)}
 	esPEM, edPEM := generate(t, "es256"), generate(t, "ed25519")
-	a := authority(t, append(append([]byte{}, esPEM...), edPEM...), c)
+	a := cachingAuthority(t, append(append([]byte{}, esPEM...), edPEM...), c, cache)
 	esKey := parsePrivate(t, esPEM).(*ecdsa.PrivateKey)
 	edKey := parsePrivate(t, edPEM).(ed25519.PrivateKey)
 	esKID, edKID := a.Keys().Keys()[0].ID, a.Keys().Keys()[1].ID
@@ -171,6 +188,47 @@ func TestVerifyRefuses(t *testing.T) {
 				t.Fatalf("Verify = %v: ErrExpired only for the expired token", err)
 			}
 		})
+	}
+}
+
+// A cached verdict lasts until the token's exp and no further, is given
+// only for the exact token string, and survives eviction as a full
+// verification.
+func TestVerifiedCache(t *testing.T) {
+	c := &clock{time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)}
+	a := cachingAuthority(t, generate(t, "es256"), c, 2)
+	var toks []string
+	var issued []tokens.Claims
+	for range 3 {
+		tok, cl, err := a.Issue(uid, sid, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks, issued = append(toks, tok), append(issued, cl)
+	}
+	for round := range 2 { // the second round is served from the cache or, past its size, in full
+		for i, tok := range toks {
+			if got, err := a.Verify(tok); err != nil || got != issued[i] {
+				t.Fatalf("round %d, token %d: %+v, %v", round, i, got, err)
+			}
+		}
+	}
+	for name, bad := range map[string]string{
+		"payload swapped":   swapPayload(t, toks[0], jwt.MapClaims{"sub": "someone-else"}),
+		"one byte appended": toks[0] + "A",
+		"truncated":         toks[0][:len(toks[0])-1],
+	} {
+		if _, err := a.Verify(bad); !errors.Is(err, tokens.ErrInvalid) {
+			t.Errorf("%s of a cached token: %v, want ErrInvalid", name, err)
+		}
+	}
+	c.t = issued[2].ExpiresAt // exp reached: only the leeway keeps it valid, and only in full
+	if _, err := a.Verify(toks[2]); err != nil {
+		t.Fatalf("within the leeway: %v", err)
+	}
+	c.t = c.t.Add(cfg.Leeway + time.Second)
+	if _, err := a.Verify(toks[2]); !errors.Is(err, tokens.ErrExpired) {
+		t.Fatalf("cached token past exp and leeway: %v, want ErrExpired", err)
 	}
 }
 
