@@ -1,9 +1,10 @@
 // Package smtp sends the notifier's emails over SMTP with wneessen/go-mail,
 // keeping a small pool of long-lived connections so a backlog does not pay a
 // TCP and TLS handshake per message. A message on a pooled connection costs
-// four round trips (MAIL, RCPT, DATA, the body): instead of go-mail's NOOP
-// before each message and RSET after it, a pooled connection is checked by
-// peeking at its socket, which needs no round trip (see alive).
+// two round trips when the server offers PIPELINING (envelope, then body;
+// see sendPipelined) and four otherwise: instead of go-mail's NOOP before
+// each message and RSET after it, a pooled connection is checked by peeking
+// at its socket, which needs no round trip (see alive).
 package smtp
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/textproto"
 	"syscall"
 	"time"
 
@@ -50,9 +52,10 @@ type Config struct {
 
 // Mailer implements notify.Mailer.
 type Mailer struct {
-	client *gomail.Client // holds the settings; dials the pooled connections
-	idle   chan *conn
-	slots  chan struct{}
+	client  *gomail.Client // holds the settings; dials the pooled connections
+	timeout time.Duration  // per command
+	idle    chan *conn
+	slots   chan struct{}
 }
 
 // New validates cfg and returns a Mailer. It does not connect: the first
@@ -90,7 +93,7 @@ func New(cfg Config) (*Mailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	return &Mailer{client: c, idle: make(chan *conn, cfg.PoolSize), slots: make(chan struct{}, cfg.PoolSize)}, nil
+	return &Mailer{client: c, timeout: cfg.Timeout, idle: make(chan *conn, cfg.PoolSize), slots: make(chan struct{}, cfg.PoolSize)}, nil
 }
 
 // Send delivers e on a pooled connection. SMTP 5xx replies and messages
@@ -117,20 +120,24 @@ func (m *Mailer) Send(ctx context.Context, e notify.Email) error {
 	// go-mail takes no context per send; closing the connection is what
 	// unblocks a send when the notifier shuts down.
 	stop := context.AfterFunc(ctx, func() { _ = c.client.Close() })
-	err = m.client.SendWithSMTPClient(c.client, msg)
-	stop()
-	if err == nil {
-		m.put(c)
-		return nil
+	var keep bool
+	if ok, _ := c.client.Extension("PIPELINING"); ok {
+		keep, err = sendPipelined(c.client, m.timeout, msg)
+	} else {
+		err = m.client.SendWithSMTPClient(c.client, msg)
+		// On a reply code go-mail has reset the transaction.
+		keep = err == nil || replyCode(err) != 0
 	}
-	if se, ok := errors.AsType[*gomail.SendError](err); ok && se.ErrorCode() != 0 && ctx.Err() == nil {
-		// The server answered with a reply code and go-mail reset the
-		// transaction, so the connection is still good.
+	stop()
+	if keep && ctx.Err() == nil {
 		m.put(c)
 	} else {
 		_ = c.client.Close()
 	}
-	return classify(err)
+	if err != nil {
+		return classify(err)
+	}
+	return nil
 }
 
 // conn is a pooled SMTP session and the socket under it.
@@ -241,11 +248,21 @@ func (m *Mailer) put(c *conn) {
 
 // classify wraps 5xx replies as permanent; everything else stays temporary.
 func classify(err error) error {
-	var se *gomail.SendError
-	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
+	if code := replyCode(err); code >= 500 && code < 600 {
 		return notify.Permanent(err)
 	}
 	return err
+}
+
+// replyCode is the server's reply code in err, 0 when it did not answer.
+func replyCode(err error) int {
+	if se, ok := errors.AsType[*gomail.SendError](err); ok {
+		return se.ErrorCode()
+	}
+	if te, ok := errors.AsType[*textproto.Error](err); ok {
+		return te.Code
+	}
+	return 0
 }
 
 // build turns a rendered email into a go-mail message. Addresses go in as
