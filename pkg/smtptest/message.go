@@ -25,8 +25,8 @@ type Message struct {
 	ReceivedAt time.Time
 }
 
-func parse(from string, to []string, raw []byte) Message {
-	m := Message{From: from, To: append([]string(nil), to...), Raw: raw, ReceivedAt: time.Now()}
+func parse(from string, to []string, raw []byte, received time.Time) Message {
+	m := Message{From: from, To: to, Raw: raw, ReceivedAt: received}
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		return m

@@ -67,3 +67,47 @@ func TestModes(t *testing.T) {
 		t.Fatalf("messages = %d, want 2", got)
 	}
 }
+
+// Messages are decoded when read, not when received; counting and waiting
+// for a count decode nothing, and a callback still gets decoded messages.
+func TestDecodedWhenRead(t *testing.T) {
+	tests := []struct {
+		name     string
+		callback bool
+	}{
+		{"read afterwards", false},
+		{"with a callback", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := smtptest.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			got := make(chan smtptest.Message, 3)
+			if tt.callback {
+				s.OnMessage(func(m smtptest.Message) { got <- m })
+			}
+			for range 3 {
+				if err := smtp.SendMail(s.Addr(), nil, "a@example.com", []string{"b@example.com"}, []byte(mail)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.WaitForCount(ctx, 3); err != nil || s.Count() != 3 {
+				t.Fatalf("WaitForCount: %v, Count %d", err, s.Count())
+			}
+			msgs := s.Messages()
+			if tt.callback {
+				msgs = []smtptest.Message{<-got, <-got, <-got}
+			}
+			for i, m := range msgs {
+				if m.Subject != "Hello wörld" || !strings.Contains(m.Text, "/api/verify/a=b/") || m.ReceivedAt.IsZero() {
+					t.Fatalf("message %d: subject %q text %q received %v", i, m.Subject, m.Text, m.ReceivedAt)
+				}
+			}
+		})
+	}
+}

@@ -51,7 +51,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	in := s.start(map[string]string{"NOTIFIER_CONCURRENCY": conc})
-	if _, err := s.smtp.WaitFor(ctx, b.N); err != nil {
+	if err := s.smtp.WaitForCount(ctx, b.N); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := s.agent.WaitForUsers(ctx, b.N); err != nil {

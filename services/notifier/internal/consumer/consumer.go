@@ -392,12 +392,14 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) (string, error
 		return c.deadLetter(ctx, msg, meta, ReasonUndecodable, err)
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("event.id", ev.ID), attribute.String("user.uid", ev.User.UID))
-	log := c.log.With("event_id", ev.ID, "subject", ev.Type, "attempt", attempt)
+	// The event's log attributes, built only for the lines written (not
+	// for each message of a backlog).
+	about := func() []any { return []any{"event_id", ev.ID, "subject", ev.Type, "attempt", attempt} }
 
 	key := idempotencyKey(c.cfg.Name, ev.ID)
 	if _, err := c.kv.Get(ctx, key); err == nil {
 		c.ack(ctx, msg)
-		log.InfoContext(ctx, "already handled; skipped")
+		c.log.InfoContext(ctx, "already handled; skipped", about()...)
 		return ResultDuplicateSkipped, nil
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return c.retry(ctx, msg, attempt, fmt.Errorf("idempotency check: %w", err))
@@ -413,10 +415,12 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) (string, error
 	switch {
 	case err == nil:
 		if perr := c.markDone(ctx, key); perr != nil {
-			log.WarnContext(ctx, "handled, but could not record it; a redelivery would repeat it", "error", perr)
+			c.log.WarnContext(ctx, "handled, but could not record it; a redelivery would repeat it", append(about(), "error", perr)...)
 		}
 		c.ack(ctx, msg)
-		log.DebugContext(ctx, "handled")
+		if c.log.Enabled(ctx, slog.LevelDebug) {
+			c.log.DebugContext(ctx, "handled", about()...)
+		}
 		return ResultOK, nil
 	case errors.Is(err, notify.ErrPermanent):
 		return c.deadLetter(ctx, msg, meta, ReasonPermanent, err)
@@ -494,12 +498,12 @@ func (c *Consumer) markDone(ctx context.Context, key string) error {
 	return err
 }
 
-// ack waits for the server's confirmation, so a lost ack shows up here and
-// not as a silent redelivery; a redelivery is still caught by the bucket.
+// ack acknowledges without waiting for the server's confirmation: the
+// worker is free for the next message a round trip sooner. An ack lost on
+// the way means a redelivery after AckWait, which the bucket catches (the
+// record is written before the ack), so nothing is lost or repeated.
 func (c *Consumer) ack(ctx context.Context, msg jetstream.Msg) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := msg.Ack(); err != nil {
 		c.log.WarnContext(ctx, "ack failed; the message will be redelivered", "subject", msg.Subject(), "error", err)
 	}
 }

@@ -1,13 +1,21 @@
 // Package smtp sends the notifier's emails over SMTP with wneessen/go-mail,
 // keeping a small pool of long-lived connections so a backlog does not pay a
-// TCP and TLS handshake per message.
+// TCP and TLS handshake per message. A message on a pooled connection costs
+// two round trips when the server offers PIPELINING (envelope, then body;
+// see sendPipelined) and four otherwise: instead of go-mail's NOOP before
+// each message and RSET after it, a pooled connection is checked by peeking
+// at its socket, which needs no round trip (see alive).
 package smtp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
+	"net/textproto"
+	"syscall"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -44,9 +52,10 @@ type Config struct {
 
 // Mailer implements notify.Mailer.
 type Mailer struct {
-	client *gomail.Client // holds the settings; dials the pooled connections
-	idle   chan *gosmtp.Client
-	slots  chan struct{}
+	client  *gomail.Client // holds the settings; dials the pooled connections
+	timeout time.Duration  // per command
+	idle    chan *conn
+	slots   chan struct{}
 }
 
 // New validates cfg and returns a Mailer. It does not connect: the first
@@ -58,7 +67,14 @@ func New(cfg Config) (*Mailer, error) {
 	if cfg.PoolSize < 1 {
 		cfg.PoolSize = 1
 	}
-	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout), gomail.WithHELO("localhost")}
+	// The dialer keeps each connection's socket for the liveness check; with
+	// a dialer of its own go-mail leaves implicit TLS to it.
+	tlsConfig := &tls.Config{ServerName: cfg.Host, MinVersion: gomail.DefaultTLSMinVersion}
+	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout), gomail.WithHELO("localhost"),
+		gomail.WithTLSConfig(tlsConfig), gomail.WithDialContextFunc(dial(cfg.TLS == TLSImplicit, tlsConfig)),
+		// A message ends its transaction (RFC 5321 4.1.1.4), so no RSET is
+		// needed after it; the NOOP check is replaced by alive.
+		gomail.WithoutNoop(), gomail.WithoutRset()}
 	switch cfg.TLS {
 	case TLSStartTLS, "":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
@@ -77,7 +93,7 @@ func New(cfg Config) (*Mailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	return &Mailer{client: c, idle: make(chan *gosmtp.Client, cfg.PoolSize), slots: make(chan struct{}, cfg.PoolSize)}, nil
+	return &Mailer{client: c, timeout: cfg.Timeout, idle: make(chan *conn, cfg.PoolSize), slots: make(chan struct{}, cfg.PoolSize)}, nil
 }
 
 // Send delivers e on a pooled connection. SMTP 5xx replies and messages
@@ -95,41 +111,103 @@ func (m *Mailer) Send(ctx context.Context, e notify.Email) error {
 	}
 	defer func() { <-m.slots }()
 
-	conn := m.take()
-	for {
-		fresh := conn == nil
-		if fresh {
-			if conn, err = m.client.DialToSMTPClientWithContext(ctx); err != nil {
-				return classify(fmt.Errorf("smtp dial: %w", err))
-			}
+	c := m.take()
+	if c == nil {
+		if c, err = m.dial(ctx); err != nil {
+			return classify(fmt.Errorf("smtp dial: %w", err))
 		}
-		// go-mail takes no context per send; closing the connection is what
-		// unblocks a send when the notifier shuts down.
-		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		err = m.client.SendWithSMTPClient(conn, msg)
-		stop()
-		if err == nil {
-			m.put(conn)
-			return nil
-		}
-		var se *gomail.SendError
-		isSendErr := errors.As(err, &se)
-		if isSendErr && se.Reason == gomail.ErrConnCheck && !fresh {
-			// An idle connection the server has since closed: nothing was
-			// sent, so dial a new one and try again at once.
-			_ = conn.Close()
-			conn = nil
-			continue
-		}
-		if isSendErr && se.ErrorCode() != 0 && ctx.Err() == nil {
-			// The server answered with a reply code and go-mail reset the
-			// transaction, so the connection is still good.
-			m.put(conn)
-		} else {
-			_ = conn.Close()
-		}
+	}
+	// go-mail takes no context per send; closing the connection is what
+	// unblocks a send when the notifier shuts down.
+	stop := context.AfterFunc(ctx, func() { _ = c.client.Close() })
+	var keep bool
+	if ok, _ := c.client.Extension("PIPELINING"); ok {
+		keep, err = sendPipelined(c.client, m.timeout, msg)
+	} else {
+		err = m.client.SendWithSMTPClient(c.client, msg)
+		// On a reply code go-mail has reset the transaction.
+		keep = err == nil || replyCode(err) != 0
+	}
+	stop()
+	if keep && ctx.Err() == nil {
+		m.put(c)
+	} else {
+		_ = c.client.Close()
+	}
+	if err != nil {
 		return classify(err)
 	}
+	return nil
+}
+
+// conn is a pooled SMTP session and the socket under it.
+type conn struct {
+	client *gosmtp.Client
+	sock   net.Conn // the TCP connection, under TLS if any
+}
+
+// dial opens a session. The dialer hands the socket back through ctx.
+func (m *Mailer) dial(ctx context.Context) (*conn, error) {
+	var sock net.Conn
+	client, err := m.client.DialToSMTPClientWithContext(context.WithValue(ctx, socketKey{}, &sock))
+	if err != nil {
+		return nil, err
+	}
+	return &conn{client: client, sock: sock}, nil
+}
+
+type socketKey struct{}
+
+// dial returns go-mail's dialer: TCP, then TLS for implicit TLS, recording
+// the TCP connection where Mailer.dial asked for it.
+func dial(implicitTLS bool, cfg *tls.Config) gomail.DialContextFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		sock, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if p, ok := ctx.Value(socketKey{}).(*net.Conn); ok {
+			*p = sock
+		}
+		if !implicitTLS {
+			return sock, nil
+		}
+		tc := tls.Client(sock, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = sock.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// alive reports whether an idle connection can take a message: the server
+// has neither closed it nor sent anything (such as a 421 before closing).
+// It peeks at the socket without blocking, as a NOOP would check it but
+// without the round trip; a server that vanished without closing is caught
+// by the command timeout, as the NOOP would have been.
+func alive(sock net.Conn) bool {
+	sc, ok := sock.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	var buf [1]byte
+	if err := raw.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Nothing to read (EAGAIN) is the only good answer: 0 bytes is
+		// the server's close, data an unsolicited reply (421 and close).
+		ok = errors.Is(err, syscall.EAGAIN)
+		return true
+	}); err != nil {
+		return false
+	}
+	return ok
 }
 
 // Close closes the idle connections.
@@ -137,37 +215,54 @@ func (m *Mailer) Close() error {
 	for {
 		select {
 		case c := <-m.idle:
-			_ = m.client.CloseWithSMTPClient(c)
+			_ = m.client.CloseWithSMTPClient(c.client)
 		default:
 			return nil
 		}
 	}
 }
 
-func (m *Mailer) take() *gosmtp.Client {
-	select {
-	case c := <-m.idle:
-		return c
-	default:
-		return nil
+// take returns an idle connection that is still alive, or nil.
+func (m *Mailer) take() *conn {
+	for {
+		select {
+		case c := <-m.idle:
+			if c.sock != nil && !alive(c.sock) {
+				_ = c.client.Close()
+				continue
+			}
+			return c
+		default:
+			return nil
+		}
 	}
 }
 
-func (m *Mailer) put(c *gosmtp.Client) {
+func (m *Mailer) put(c *conn) {
 	select {
 	case m.idle <- c:
 	default:
-		_ = c.Close()
+		_ = c.client.Close()
 	}
 }
 
 // classify wraps 5xx replies as permanent; everything else stays temporary.
 func classify(err error) error {
-	var se *gomail.SendError
-	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
+	if code := replyCode(err); code >= 500 && code < 600 {
 		return notify.Permanent(err)
 	}
 	return err
+}
+
+// replyCode is the server's reply code in err, 0 when it did not answer.
+func replyCode(err error) int {
+	if se, ok := errors.AsType[*gomail.SendError](err); ok {
+		return se.ErrorCode()
+	}
+	if te, ok := errors.AsType[*textproto.Error](err); ok {
+		return te.Code
+	}
+	return 0
 }
 
 // build turns a rendered email into a go-mail message. Addresses go in as
