@@ -77,6 +77,10 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatalf("notifier sets up its bucket: %v", err)
 	}
 
+	if n, err := c.Violations(); err != nil || n != 0 {
+		t.Fatalf("the server logged %d permission violations (%v) for what the services need", n, err)
+	}
+
 	denied := []struct {
 		name string
 		do   func() error
