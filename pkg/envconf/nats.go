@@ -5,9 +5,37 @@ import (
 	"crypto/x509"
 	"os"
 	"strings"
-
-	"github.com/kairos-platform/identity/pkg/natsx"
 )
+
+// NATSAuth is how a service proves who it is to NATS and checks the
+// server's certificate (natsx.AuthOptions turns it into nats.go options).
+// Zero value: no credentials, no TLS.
+type NATSAuth struct {
+	CredsFile string // a JWT/NKey .creds file (decentralised auth)
+	User      string // with Password: a user of the server's own config
+	Password  string // secret, read from NATS_PASSWORD_FILE
+	// TLS: CAFile alone verifies the server; CertFile and KeyFile add a
+	// client certificate (mutual TLS).
+	CAFile, CertFile, KeyFile string
+}
+
+// String says what is configured without the password.
+func (a NATSAuth) String() string {
+	s := "none"
+	switch {
+	case a.CredsFile != "":
+		s = "creds"
+	case a.User != "":
+		s = "user " + a.User
+	}
+	switch {
+	case a.CertFile != "":
+		s += ", mutual TLS"
+	case a.CAFile != "":
+		s += ", TLS"
+	}
+	return s
+}
 
 // NATSAuth reads the NATS credentials and TLS files both services share:
 // NATS_CREDS_FILE, or NATS_USER with NATS_PASSWORD_FILE; NATS_TLS_CA_FILE,
@@ -15,8 +43,8 @@ import (
 // a wrong mount fails at start with the variable's name rather than as a
 // reconnect loop. Secrets come from files (a mounted Secret), never from
 // NATS_URL, which lives in a ConfigMap.
-func (e *Env) NATSAuth() natsx.Auth {
-	a := natsx.Auth{
+func (e *Env) NATSAuth() NATSAuth {
+	a := NATSAuth{
 		CredsFile: e.Str("NATS_CREDS_FILE", ""),
 		User:      e.Str("NATS_USER", ""),
 		CAFile:    e.Str("NATS_TLS_CA_FILE", ""),

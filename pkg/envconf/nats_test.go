@@ -8,6 +8,7 @@ import (
 
 	"github.com/kairos-platform/identity/pkg/envconf"
 	"github.com/kairos-platform/identity/pkg/natstest"
+	"github.com/kairos-platform/identity/pkg/natsx"
 )
 
 func TestNATSAuth(t *testing.T) {
@@ -62,8 +63,8 @@ func TestNATSAuth(t *testing.T) {
 				if a.String() != tc.want {
 					t.Errorf("String() = %q, want %q", a.String(), tc.want)
 				}
-				if len(a.Options()) != tc.opts {
-					t.Errorf("%d options for %q", len(a.Options()), tc.want)
+				if len(natsx.AuthOptions(a)) != tc.opts {
+					t.Errorf("%d options for %q", len(natsx.AuthOptions(a)), tc.want)
 				}
 				return
 			}

@@ -25,7 +25,7 @@ type config struct {
 	HTTPAddr           string
 	AdminAddr          string
 	NATSURL            string
-	NATSAuth           natsx.Auth
+	NATSAuth           envconf.NATSAuth
 	StreamReplicas     int
 	PublicURL          string
 	VerifyRedirect     *url.URL

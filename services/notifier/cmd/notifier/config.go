@@ -21,7 +21,7 @@ import (
 // environment is read (the OTLP exporter's own OTEL_EXPORTER_OTLP_* aside).
 type config struct {
 	NATSURL      string
-	NATSAuth     natsx.Auth // String hides the password
+	NATSAuth     envconf.NATSAuth // String hides the password
 	NATSReplicas int
 	// EventRetention is the USERS stream's max age; auth-api must agree.
 	EventRetention time.Duration
