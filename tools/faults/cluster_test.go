@@ -5,7 +5,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -164,29 +163,8 @@ func runClusterCase(t *testing.T, root, bin string, fc clusterFault) row {
 	time.Sleep(settle)
 	checkR3(t, cl)
 	note := fc.fault(t, cl)
-	healed := time.Now()
-	atHeal := sg.Accepted()
-	recovered := make(chan time.Duration, 1)
-	go func() {
-		_, _ = waitDelivered(st, atHeal, quiescence)
-		recovered <- time.Since(healed)
-	}()
-	time.Sleep(settle)
-	sg.Stop()
-	accepted := sg.Accepted()
-	if d, ok := waitDelivered(st, accepted, quiescence); !ok {
-		r.Notes = fmt.Sprintf("not quiescent after %s", d.Round(time.Second))
-	}
-	r.Recover = <-recovered
-	time.Sleep(notifierWait + 2*time.Second)
-	verifyAll(t, st, accepted, &r)
-
+	afterHeal(t, st, sg, &r)
 	statuses := sg.Statuses()
-	for code, n := range statuses {
-		if code >= 500 && code != http.StatusServiceUnavailable {
-			t.Errorf("%d signups answered %d", n, code)
-		}
-	}
 	if n, err := cl.Violations(); err != nil || n > 0 {
 		t.Errorf("the nodes logged %d permission violations (%v): a service needs more than its user may do (logs: %s)",
 			n, err, filepath.Dir(cl.Nodes[0].LogPath))

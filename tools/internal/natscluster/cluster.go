@@ -10,12 +10,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/tools/internal/gobuild"
@@ -106,6 +103,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, err
 		}
 		n.Proc = &stack.Proc{Name: "nats-" + n.Name, Bin: o.Bin, Args: []string{"-c", conf},
+			AdminAddr: n.monitor, ReadyPath: "/healthz",
 			LogPath: filepath.Join(o.Dir, "nats-"+n.Name+".log"),
 			Env: []string{"KAIROS_AUTH_API_PASSWORD=" + c.Passwords[AuthAPIUser],
 				"KAIROS_NOTIFIER_PASSWORD=" + c.Passwords[NotifierUser]}}
@@ -191,27 +189,7 @@ func (c *Cluster) Close() {
 	}
 }
 
-// WaitHealthy polls the node's /healthz until it answers 200 (the server
-// is up and, in a cluster, its JetStream streams are current), the process
+// WaitHealthy waits until the node's /healthz answers 200 (the server is
+// up and, in a cluster, its JetStream streams are current), the process
 // exits or ctx ends.
-func (n *Node) WaitHealthy(ctx context.Context) error {
-	hc := &http.Client{Timeout: time.Second}
-	for {
-		if !n.Running() {
-			log, _ := os.ReadFile(n.LogPath)
-			return fmt.Errorf("%s exited:\n%s", n.Name, log)
-		}
-		if resp, err := hc.Get("http://" + n.monitor + "/healthz"); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not healthy (log: %s): %w", n.Name, n.LogPath, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
+func (n *Node) WaitHealthy(ctx context.Context) error { return n.WaitReady(ctx) }
