@@ -162,7 +162,13 @@ func runClusterCase(t *testing.T, root, bin string, fc clusterFault) row {
 	sg := startSignups(t, st, prefix)
 	time.Sleep(settle)
 	checkR3(t, cl)
+	stop := make(chan struct{})
+	stalls := watchOutbox(st.PG.DatabaseURL, stop)
 	note := fc.fault(t, cl)
+	close(stop)
+	stall := <-stalls
+	note += fmt.Sprintf("; events waited for JetStream at most %s (outbox ≤ %d rows)",
+		stall.longest.Round(100*time.Millisecond), stall.most)
 	afterHeal(t, st, sg, &r)
 	statuses := sg.Statuses()
 	if n, err := cl.Violations(); err != nil || n > 0 {
@@ -197,6 +203,45 @@ func checkR3(t *testing.T, cl *natscluster.Cluster) {
 			}
 		}
 	}
+}
+
+// outboxStall is how long, at the most, signups' events waited unpublished in
+// a row, and the most that waited at once.
+type outboxStall struct {
+	longest time.Duration
+	most    int
+}
+
+// watchOutbox samples the outbox every 100 ms until stop is closed.
+func watchOutbox(url string, stop <-chan struct{}) <-chan outboxStall {
+	out := make(chan outboxStall, 1)
+	go func() {
+		var s outboxStall
+		var since time.Time // start of the current stretch with rows pending
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			n, err := countPending(ctx, url)
+			cancel()
+			switch {
+			case err != nil:
+			case n > 0 && since.IsZero():
+				since = time.Now()
+			case n == 0:
+				since = time.Time{}
+			}
+			s.most = max(s.most, n)
+			if !since.IsZero() {
+				s.longest = max(s.longest, time.Since(since))
+			}
+			select {
+			case <-stop:
+				out <- s
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return out
 }
 
 func nonEmpty(ss ...string) []string {

@@ -19,7 +19,7 @@ import (
 	"github.com/kairos-platform/identity/tools/internal/stack"
 )
 
-// The users of nats-accounts.conf and the variables holding their passwords.
+// The users of nats-accounts.conf (their passwords: KAIROS_<USER>_PASSWORD).
 const (
 	AuthAPIUser  = "auth-api"
 	NotifierUser = "notifier"
@@ -46,7 +46,7 @@ type Node struct {
 	*stack.Proc
 	Name       string // server_name, as JetStream reports leaders
 	ClientAddr string
-	monitor    string
+	monitor    string // the monitoring port: /healthz
 }
 
 // BuildServer builds the nats-server release the services are tested
