@@ -25,9 +25,8 @@ type Options struct {
 	// service subscribe to its own replies only (deploy/examples/nats-accounts.conf).
 	InboxPrefix string
 
-	// Extra is appended to the options Connect sets, for what this package
-	// does not name yet (credentials, TLS): nats.UserCredentials(...),
-	// nats.Secure(...). Later options win.
+	// Extra is appended to the options Connect sets: the credentials and
+	// TLS of AuthOptions, or any other nats.Option. Later options win.
 	Extra []nats.Option
 }
 
