@@ -48,6 +48,10 @@ func readmeConfig(t *testing.T) map[string][]documentedVar {
 	return out
 }
 
+// natsFileVars come from the Secrets of <service>.nats, mounted as files, not from config.
+var natsFileVars = map[string]bool{"NATS_CREDS_FILE": true, "NATS_USER": true, "NATS_PASSWORD_FILE": true,
+	"NATS_TLS_CA_FILE": true, "NATS_TLS_CERT_FILE": true, "NATS_TLS_KEY_FILE": true}
+
 // isOTel: the README's `OTEL_*` row stands for the standard OpenTelemetry variables, which the
 // chart passes through from otel.env rather than listing.
 func isOTel(name string) bool { return strings.HasPrefix(name, "OTEL_") }
@@ -67,10 +71,20 @@ func TestEnvContract(t *testing.T) {
 		"notifier": map[string]any{"config": map[string]any{"AGENT_BASE_URL": "https://agent.example", "NOTIFIER_MAX_ACK_PENDING": 64}},
 		"otel":     map[string]any{"env": map[string]any{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4317"}},
 	}
+	nats := map[string]any{"credentialsSecret": "nats-login", "tlsSecret": "nats-tls", "clientCert": true}
+	everything["authApi"].(map[string]any)["nats"] = nats
+	everything["notifier"].(map[string]any)["nats"] = nats
 	r := mustRender(t, "", everything)
+	// A .creds file instead of a user and password: the one variable the first render lacks.
+	creds := mustRender(t, "", map[string]any{"secrets": everything["secrets"],
+		"authApi":  map[string]any{"nats": map[string]any{"credentialsSecret": "nats-creds", "credentialsType": "creds"}},
+		"notifier": map[string]any{"nats": map[string]any{"credentialsSecret": "nats-creds", "credentialsType": "creds"}}})
 	for _, service := range []string{"auth-api", "notifier"} {
 		t.Run(service, func(t *testing.T) {
 			env := r.containerEnv(t, r.deployment(t, service).Spec.Template.Spec.Containers[0])
+			if v, ok := creds.containerEnv(t, creds.deployment(t, service).Spec.Template.Spec.Containers[0])["NATS_CREDS_FILE"]; ok {
+				env["NATS_CREDS_FILE"] = v
+			}
 			var set, documented []string
 			for name := range env {
 				if !isOTel(name) {
@@ -130,6 +144,10 @@ func TestValuesDefaultsMatchServices(t *testing.T) {
 				case v.Name == "JWT_SIGNING_KEYS_FILE": // the chart mounts secrets.keys.JWT_SIGNING_KEYS there
 					if _, ok := secretKeys["JWT_SIGNING_KEYS"]; !ok {
 						t.Error("the signing keys have no secrets.keys.JWT_SIGNING_KEYS entry")
+					}
+				case natsFileVars[v.Name]: // from the Secrets named in <service>.nats
+					if _, ok := sv["nats"].(map[string]any)["credentialsSecret"]; !ok {
+						t.Errorf("%s: no %s.nats.credentialsSecret in values.yaml", v.Name, key)
 					}
 				case v.Name == "HTTP_ADDR" || v.Name == "ADMIN_ADDR":
 					port := ports[map[string]string{"HTTP_ADDR": "http", "ADMIN_ADDR": "admin"}[v.Name]]

@@ -21,10 +21,12 @@ type Options struct {
 	// ReconnectWait is the pause between reconnect attempts (default 1s;
 	// nats.go adds its own jitter).
 	ReconnectWait time.Duration
+	// InboxPrefix replaces _INBOX for replies, so the server can let each
+	// service subscribe to its own replies only (deploy/examples/nats-accounts.conf).
+	InboxPrefix string
 
-	// Extra is appended to the options Connect sets, for what this package
-	// does not name yet (credentials, TLS): nats.UserCredentials(...),
-	// nats.Secure(...). Later options win.
+	// Extra is appended to the options Connect sets: the credentials and
+	// TLS of AuthOptions, or any other nats.Option. Later options win.
 	Extra []nats.Option
 }
 
@@ -69,6 +71,9 @@ func Connect(url string, o Options) (*Conn, error) {
 			log.Warn("NATS async error", "subject", subject, "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
+	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	nc, err := nats.Connect(url, append(opts, o.Extra...)...)
 	if err != nil {

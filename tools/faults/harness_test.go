@@ -237,3 +237,34 @@ func verifyAll(t *testing.T, st *stack.Stack, accepted []string, r *row) {
 		t.Errorf("%s: no signup was accepted", r.Case)
 	}
 }
+
+// afterHeal runs once a case has healed its fault: it measures the time to
+// recover (from now until every signup accepted up to now has its mail and
+// its Agent creation), lets signups run a little longer, stops them, waits
+// for quiescence and late redeliveries, and checks every accepted signup
+// into r. A 5xx other than 503 fails the case.
+func afterHeal(t *testing.T, st *stack.Stack, sg *signups, r *row) {
+	t.Helper()
+	healed := time.Now()
+	atHeal := sg.Accepted()
+	recovered := make(chan time.Duration, 1)
+	go func() {
+		_, _ = waitDelivered(st, atHeal, quiescence)
+		recovered <- time.Since(healed)
+	}()
+	time.Sleep(settle)
+	sg.Stop()
+	accepted := sg.Accepted()
+	if d, ok := waitDelivered(st, accepted, quiescence); !ok {
+		r.Notes = fmt.Sprintf("not quiescent after %s", d.Round(time.Second))
+	}
+	r.Recover = <-recovered
+	// Let late duplicates (redeliveries after AckWait) arrive before counting.
+	time.Sleep(notifierWait + 2*time.Second)
+	verifyAll(t, st, accepted, r)
+	for code, n := range sg.Statuses() {
+		if code >= 500 && code != http.StatusServiceUnavailable {
+			t.Errorf("%d signups answered %d", n, code)
+		}
+	}
+}

@@ -89,3 +89,14 @@ func Services(ctx context.Context, root string, progress func(pkg string)) error
 	}
 	return nil
 }
+
+// Binary builds a main package of the workspace's module graph (a tool such
+// as nats-server at the version go.work selects) into out.
+func Binary(ctx context.Context, root, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}

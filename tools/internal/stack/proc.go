@@ -26,6 +26,7 @@ type Proc struct {
 	Env       []string // KEY=VALUE on top of a minimal environment
 	HTTPAddr  string   // public listener (empty for the notifier)
 	AdminAddr string
+	ReadyPath string // answers 200 when ready; "/readyz" when empty
 	LogPath   string
 
 	mu      sync.Mutex
@@ -233,14 +234,21 @@ func (p *Proc) Close() {
 	}
 }
 
-// WaitReady polls /readyz until it answers 200, the process exits or ctx ends.
+func (p *Proc) readyPath() string {
+	if p.ReadyPath == "" {
+		return "/readyz"
+	}
+	return p.ReadyPath
+}
+
+// WaitReady polls /readyz (ReadyPath) until it answers 200, the process exits or ctx ends.
 func (p *Proc) WaitReady(ctx context.Context) error {
 	c := &http.Client{Timeout: time.Second}
 	for {
 		if !p.Running() {
 			return fmt.Errorf("%s exited before it was ready (log: %s):\n%s", p.Name, p.LogPath, tail(p.LogPath, 20))
 		}
-		resp, err := c.Get(p.AdminURL() + "/readyz")
+		resp, err := c.Get(p.AdminURL() + p.readyPath())
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -259,7 +267,7 @@ func (p *Proc) WaitReady(ctx context.Context) error {
 // Ready reports whether /readyz answers 200 now.
 func (p *Proc) Ready() bool {
 	c := &http.Client{Timeout: time.Second}
-	resp, err := c.Get(p.AdminURL() + "/readyz")
+	resp, err := c.Get(p.AdminURL() + p.readyPath())
 	if err != nil {
 		return false
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	NotifierReplicas int    // default 1
 	// Extra environment for every replica, on top of the stack's own.
 	AuthEnv, NotifierEnv map[string]string
+	// NATSURL is a NATS the caller runs (a cluster); empty: an in-process
+	// JetStream of the stack's own (NATS). Credentials go in the env maps.
+	NATSURL string
 	// SkipBuild uses the binaries already in bin/.
 	SkipBuild bool
 	Log       io.Writer // progress lines; nil for none
@@ -53,6 +56,7 @@ type Stack struct {
 	Auth     []*Proc
 	Notifier []*Proc
 	log      io.Writer
+	natsURL  string
 }
 
 // FindRoot walks up from the working directory to the directory holding go.work.
@@ -126,8 +130,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.NATS, err = natstest.Listen(filepath.Join(dir, "nats")); err != nil {
-		return nil, err
+	if s.natsURL = o.NATSURL; s.natsURL == "" {
+		if s.NATS, err = natstest.Listen(filepath.Join(dir, "nats")); err != nil {
+			return nil, err
+		}
+		s.natsURL = s.NATS.URL()
 	}
 	if s.SMTP, err = smtptest.Start("127.0.0.1:0"); err != nil {
 		return nil, err
@@ -205,7 +212,7 @@ func (s *Stack) newProc(name, svc string, public bool, env map[string]string) (*
 func (s *Stack) authEnv(extra map[string]string) map[string]string {
 	env := map[string]string{
 		"DATABASE_URL":          s.PG.DatabaseURL,
-		"NATS_URL":              s.NATS.URL(),
+		"NATS_URL":              s.natsURL,
 		"PUBLIC_URL":            "http://kairos.test",
 		"JWT_SIGNING_KEYS_FILE": filepath.Join(s.Dir, "jwt-signing-keys.pem"),
 		// The load tool and the fault runs drive the API from one address:
@@ -225,7 +232,7 @@ func (s *Stack) authEnv(extra map[string]string) map[string]string {
 
 func (s *Stack) notifierEnv(extra map[string]string) map[string]string {
 	env := map[string]string{
-		"NATS_URL":            s.NATS.URL(),
+		"NATS_URL":            s.natsURL,
 		"SMTP_ADDR":           s.SMTP.Addr(),
 		"SMTP_TLS":            "none",
 		"AGENT_BASE_URL":      s.Agent.URL,

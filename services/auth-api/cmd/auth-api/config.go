@@ -25,6 +25,7 @@ type config struct {
 	HTTPAddr           string
 	AdminAddr          string
 	NATSURL            string
+	NATSAuth           envconf.NATSAuth
 	StreamReplicas     int
 	PublicURL          string
 	VerifyRedirect     *url.URL
@@ -67,8 +68,8 @@ type config struct {
 
 // String never shows the database password.
 func (c config) String() string {
-	return fmt.Sprintf("database=%s http=%s admin=%s nats=%s public_url=%s", redactURL(c.DatabaseURL),
-		c.HTTPAddr, c.AdminAddr, natsx.Redact(c.NATSURL), c.PublicURL)
+	return fmt.Sprintf("database=%s http=%s admin=%s nats=%s nats_auth=%s public_url=%s", redactURL(c.DatabaseURL),
+		c.HTTPAddr, c.AdminAddr, natsx.Redact(c.NATSURL), c.NATSAuth, c.PublicURL)
 }
 
 func httpURL(e *envconf.Env, name, def string) string {
@@ -91,6 +92,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		HTTPAddr:          e.HostPort("HTTP_ADDR", ":8080"),
 		AdminAddr:         e.HostPort("ADMIN_ADDR", ":9090"),
 		NATSURL:           natsURL(e),
+		NATSAuth:          e.NATSAuth(),
 		StreamReplicas:    e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
 		PublicURL:         strings.TrimRight(httpURL(e, "PUBLIC_URL", "http://localhost:8080"), "/"),
 		TokenTTL:          e.Duration("VERIFICATION_TOKEN_TTL", 24*time.Hour, time.Minute),

@@ -56,7 +56,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	// NATS: connecting never blocks start-up (signups work without NATS;
 	// the outbox keeps their events until it is back).
-	nc, js, err := natsx.Open(cfg.NATSURL, natsx.Options{Name: "auth-api", Logger: logger}, reg)
+	nc, js, err := natsx.Open(cfg.NATSURL, natsx.Options{Name: "auth-api", Logger: logger,
+		InboxPrefix: "_INBOX_auth-api", Extra: natsx.AuthOptions(cfg.NATSAuth)}, reg)
 	if err != nil {
 		return fmt.Errorf("NATS_URL: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 // environment is read (the OTLP exporter's own OTEL_EXPORTER_OTLP_* aside).
 type config struct {
 	NATSURL      string
+	NATSAuth     envconf.NATSAuth // String hides the password
 	NATSReplicas int
 	// EventRetention is the USERS stream's max age; auth-api must agree.
 	EventRetention time.Duration
@@ -80,11 +81,16 @@ func (c config) String() string {
 	return fmt.Sprintf("%+v", p)
 }
 
+// inboxPrefix is where the notifier's replies arrive: the only subjects its
+// NATS user may subscribe to (deploy/examples/nats-accounts.conf).
+const inboxPrefix = "_INBOX_notifier"
+
 // natsConfig is the part the dlq subcommands need.
 func loadNATSConfig(getenv func(string) string) (config, error) {
 	e := envconf.New(getenv)
 	c := config{
 		NATSURL:        e.Str("NATS_URL", "nats://127.0.0.1:4222"),
+		NATSAuth:       e.NATSAuth(),
 		NATSReplicas:   e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
 		EventRetention: e.Duration("EVENT_RETENTION", events.MaxAge, time.Minute),
 		Obs:            e.Observability("notifier"),

@@ -31,7 +31,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	// One-shot: fail fast instead of reconnecting forever.
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("kairos-notifier-dlq"), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(cfg.NATSURL, append(natsx.AuthOptions(cfg.NATSAuth), nats.Name("kairos-notifier-dlq"), nats.CustomInboxPrefix(inboxPrefix), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		return fmt.Errorf("NATS_URL: cannot connect to %s: %w", natsx.Redact(cfg.NATSURL), err)
 	}

@@ -51,7 +51,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	// NATS: reconnect forever, and start even while the server is away;
 	// readiness reports it until then.
-	nc, js, err := natsx.Open(cfg.NATSURL, natsx.Options{Name: "kairos-notifier", Logger: log}, reg)
+	nc, js, err := natsx.Open(cfg.NATSURL, natsx.Options{Name: "kairos-notifier", Logger: log,
+		InboxPrefix: inboxPrefix, Extra: natsx.AuthOptions(cfg.NATSAuth)}, reg)
 	if err != nil {
 		return fmt.Errorf("NATS_URL: %w", err)
 	}
