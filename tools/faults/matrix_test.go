@@ -163,7 +163,7 @@ func TestFaultMatrix(t *testing.T) {
 			rows = append(rows, r)
 		})
 	}
-	printTable(t, rows)
+	printTable(t, "fault-matrix.md", rows)
 }
 
 func restart(t *testing.T, p *stack.Proc) {
@@ -274,7 +274,8 @@ func answers(statuses map[int]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func printTable(t *testing.T, rows []row) {
+// printTable prints the rows and writes them as Markdown to out/<file>.
+func printTable(t *testing.T, file string, rows []row) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "case\tusers created\tmails delivered\tduplicates\tAgent creations\tlost\ttime to recover\tnotes")
@@ -291,7 +292,7 @@ func printTable(t *testing.T, rows []row) {
 	for _, r := range rows {
 		fmt.Fprintf(&md, "| %s | %d | %d | %d | %d | %d | %s | %s |\n", r.Case, r.Users, r.Mails, r.Duplicates, r.Agent, r.Lost, r.Recover.Round(100*time.Millisecond), r.Notes)
 	}
-	out := filepath.Join("out", "fault-matrix.md")
+	out := filepath.Join("out", file)
 	_ = os.MkdirAll("out", 0o755)
 	if err := os.WriteFile(out, []byte(md.String()), 0o644); err == nil {
 		fmt.Fprintf(os.Stderr, "fault matrix table written to tools/faults/%s\n", out)
