@@ -182,7 +182,7 @@ func (p *Postgres) Start(ctx context.Context) error {
 	out, err := p.command(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-o", opts,
 		"-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("postgres: start: %w\n%s", err, out)
+		return fmt.Errorf("postgres: start: %w\n%s\nserver.log:\n%s", err, out, tail(filepath.Join(p.dir, "server.log"), 10))
 	}
 	return nil
 }
