@@ -40,6 +40,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"network peer typo", map[string]any{"networkPolicy": map[string]any{"egress": map[string]any{"postgresql": map[string]any{"to": []any{map[string]any{"ipblock": map[string]any{"cidr": "10.0.0.0/8"}}}}}}}, []string{"/networkPolicy/egress/postgresql/to/0", "ipblock"}},
 		{"hook delete policy typo", map[string]any{"migrations": map[string]any{"job": map[string]any{"hookDeletePolicy": "on-success"}}}, []string{"/migrations/job/hookDeletePolicy"}},
 		{"dlq subcommand unknown", map[string]any{"notifier": map[string]any{"dlq": map[string]any{"args": []any{"dlq", "purge"}}}}, []string{"/notifier/dlq/args/1"}},
+		{"minNodes while nodes only prefer", map[string]any{"topologySpread": map[string]any{"minNodes": 3}}, []string{"/topologySpread/nodes", "DoNotSchedule"}},
 		// Refused by the templates, with the fix in the message.
 		{"no Secret at all", map[string]any{"secrets": map[string]any{"existingSecret": ""}}, []string{"secrets.existingSecret is required unless secrets.create is true"}},
 		{"development Secret without DATABASE_URL", map[string]any{"secrets": map[string]any{"existingSecret": "", "create": true}}, []string{"secrets.values.DATABASE_URL is required"}},

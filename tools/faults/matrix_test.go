@@ -251,6 +251,7 @@ func answers(statuses map[int]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// printTable prints the rows and writes them as Markdown to out/<file>.
 func printTable(t *testing.T, file string, rows []row) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)

@@ -64,7 +64,7 @@ type config struct {
 
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
-	allScenarios := []string{"signup", "verify", "login", "mixed", "flood", "overload-login", "overload-signup", "stuffing", "backlog", "check", "refresh", "logout", "sigterm"}
+	allScenarios := []string{"signup", "verify", "login", "mixed", "flood", "overload-login", "overload-signup", "stuffing", "backlog", "check", "refresh", "logout", "capacity", "sigterm"}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, run in the order given; known: "+strings.Join(allScenarios, ","))
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "warm-up before each timed scenario (not recorded)")
@@ -272,6 +272,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 			add(sc)
+		case "capacity":
+			scs, err := r.capacityScenario(ctx, authEnv, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
+			if err != nil {
+				return err
+			}
+			for _, sc := range scs {
+				add(sc)
+			}
 		case "sigterm":
 			add(r.sigterm(ctx, 20*time.Second))
 		}

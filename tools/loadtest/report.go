@@ -171,6 +171,7 @@ func checkFloors(rep report) []floorCheck {
 			fmt.Sprintf("p99 %.1f ms over %d logouts × 3 replicas (max %.1f ms, %v failed)", s.Latency.P99, s.Requests, s.Latency.Max, s.Extra["logouts_failed"]),
 			s.Requests >= 1000 && s.Extra["logouts_failed"] == int64(0) && s.Latency.N > 0 && s.Latency.P99 <= 1000})
 	}
+	out = append(out, capacityFloor(rep)...)
 	if s, ok := find(rep, "SIGTERM"); ok {
 		pass := true
 		var parts []string

@@ -108,26 +108,8 @@ func StartServer(ctx context.Context, dir string) (*Postgres, error) {
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	p := &Postgres{dir: dir, bin: bin, port: port}
-	if os.Geteuid() == 0 {
-		p.runAs = "postgres"
-		u, err := user.Lookup(p.runAs)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: running as root needs the postgres system user: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return nil, err
-		}
-		// The data directory's parents must be reachable by that user.
-		for d := filepath.Dir(dir); d != "/" && d != "."; d = filepath.Dir(d) {
-			if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
-				_ = os.Chmod(d, st.Mode().Perm()|0o011)
-			}
-		}
+	if err := p.ownDir(); err != nil {
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
@@ -143,6 +125,34 @@ func StartServer(ctx context.Context, dir string) (*Postgres, error) {
 	}
 	p.AdminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%s/postgres?sslmode=disable", port)
 	return p, nil
+}
+
+// ownDir creates p.dir for the server's user: PostgreSQL refuses to run as
+// root, so as root the directory goes to the "postgres" system user.
+func (p *Postgres) ownDir() error {
+	if os.Geteuid() != 0 {
+		return os.MkdirAll(p.dir, 0o700)
+	}
+	p.runAs = "postgres"
+	u, err := user.Lookup(p.runAs)
+	if err != nil {
+		return fmt.Errorf("postgres: running as root needs the postgres system user: %w", err)
+	}
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(p.dir, uid, gid); err != nil {
+		return err
+	}
+	// The data directory's parents must be reachable by that user.
+	for d := filepath.Dir(p.dir); d != "/" && d != "."; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+			_ = os.Chmod(d, st.Mode().Perm()|0o011)
+		}
+	}
+	return nil
 }
 
 func postgresBin() (string, error) {
@@ -172,7 +182,7 @@ func (p *Postgres) Start(ctx context.Context) error {
 	out, err := p.command(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-o", opts,
 		"-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("postgres: start: %w\n%s", err, out)
+		return fmt.Errorf("postgres: start: %w\n%s\nserver.log:\n%s", err, out, tail(filepath.Join(p.dir, "server.log"), 10))
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// SkipBuild uses the binaries already in bin/.
 	SkipBuild bool
 	Log       io.Writer // progress lines; nil for none
+	// Postgres, when set, is a server the caller started and migrated (a
+	// primary with a standby, say); the stack uses it and closes it.
+	Postgres *Postgres
 }
 
 // Stack is a running system.
@@ -121,10 +124,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			return nil, err
 		}
 	}
-	if o.OwnPostgres {
+	switch {
+	case o.Postgres != nil:
+		s.PG = o.Postgres
+	case o.OwnPostgres:
 		fmt.Fprintln(log, "stack: starting a PostgreSQL server of its own")
 		s.PG, err = OwnServer(ctx, filepath.Join(dir, "pg"))
-	} else {
+	default:
 		s.PG, err = SharedDatabase(ctx)
 	}
 	if err != nil {

@@ -160,6 +160,12 @@ Call with (dict "ctx" $ "component" "auth-api" "values" .Values.authApi).
 - maxSkew: 1
   topologyKey: kubernetes.io/hostname
   whenUnsatisfiable: {{ .ctx.Values.topologySpread.nodes }}
+  {{- with .ctx.Values.topologySpread.minNodes }}
+  {{- if ne $.ctx.Values.topologySpread.nodes "DoNotSchedule" }}
+  {{- fail "topologySpread.minNodes needs topologySpread.nodes: DoNotSchedule (Kubernetes ignores minDomains otherwise)" }}
+  {{- end }}
+  minDomains: {{ . }}
+  {{- end }}
   labelSelector:
     matchLabels: {{- toYaml $selector | nindent 6 }}
   matchLabelKeys: [pod-template-hash]
