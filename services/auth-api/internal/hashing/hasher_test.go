@@ -216,3 +216,44 @@ func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	t.Fatalf("metric %s not registered", name)
 	return 0
 }
+
+// Hashing memory is kept, one working memory per slot, and never grows past
+// slots × the configured memory, whatever runs at once: a hash stored with
+// more memory than configured is checked in fresh memory instead.
+func TestKeptMemoryIsBoundedBySlots(t *testing.T) {
+	const slots = 3
+	h := newHasher(t, cheap, slots, time.Minute, nil)
+	larger := hash(t, passhash.Params{MemoryKiB: 4 * cheap.MemoryKiB, Time: 1, Parallelism: 1}, "pw-larger")
+	current := hash(t, cheap, "pw-current")
+	tests := []struct {
+		name, password, encoded string
+	}{
+		{"configured parameters", "pw-current", current},
+		{"more memory than configured", "pw-larger", larger},
+	}
+	ctx := context.Background()
+	errs := make(chan error, 64)
+	for i := range cap(errs) {
+		go func() {
+			tt := tests[i%len(tests)]
+			if i%4 == 0 {
+				_, err := h.Hash(ctx, tt.password)
+				errs <- err
+				return
+			}
+			ok, _, err := h.Verify(ctx, tt.password, tt.encoded)
+			if err == nil && !ok {
+				err = errors.New(tt.name + ": right password refused")
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, most := h.KeptMemoryKiB(), slots*int(cheap.MemoryKiB); got == 0 || got > most {
+		t.Fatalf("kept %d KiB of hashing memory, want some and at most %d", got, most)
+	}
+}
