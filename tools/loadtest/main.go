@@ -171,9 +171,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"ARGON2_PARALLELISM": fmt.Sprint(cfg.Argon.Parallelism),
 		// The stuffing run comes from many addresses through a proxy.
 		"TRUSTED_PROXIES": "127.0.0.1/32",
-		// No GOMEMLIMIT: auth-api sets its own limit from HASH_CONCURRENCY ×
-		// ARGON2_MEMORY_KIB when it has no container limit, as here. Set
-		// one with -auth-env GOMEMLIMIT=… to weigh memory against rate.
+		// No GOMEMLIMIT: every argon2id hash allocates 19 MiB afresh, and a
+		// soft limit near the live heap (96 MiB was measured) makes the
+		// runtime hand that memory back to the kernel and fault it in again
+		// on every hash: runtime.memclrNoHeapPointers rose to 41 % of
+		// auth-api's CPU and the useful login rate fell from 82 % to 37 % of
+		// the ceiling. Set one with -auth-env GOMEMLIMIT=… to weigh memory
+		// against rate.
 	}
 	tmp, err := os.MkdirTemp("", "loadtest-")
 	if err != nil {

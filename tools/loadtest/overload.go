@@ -140,7 +140,7 @@ func profileSplit(ctx context.Context, file string) (total, hashing time.Duratio
 	if _, total, err = read(); err != nil {
 		return 0, 0, err
 	}
-	hashing, _, err = read(`-focus=/argon2\.`)
+	hashing, _, err = read("-focus=golang.org/x/crypto/argon2")
 	return total, hashing, err
 }
 

@@ -34,18 +34,6 @@ func setMemoryLimit(cfg config, root fs.FS, logger *slog.Logger) {
 		logger.Warn("container memory limit unreadable; Go memory limit left as it was", "error", err)
 	}
 	hashes := hashMemory(cfg)
-	if lim.Source == "none" {
-		// No container limit and no GOMEMLIMIT: the hashes' kept memory is
-		// live for good, so GOGC alone would let the garbage of ordinary
-		// requests grow as large as the hashes' memory before each
-		// collection (the heap goal is twice what is live). A limit of
-		// what auth-api needs keeps the rest to baseMemory. It is safe
-		// because the hashes' memory is no longer freed and allocated
-		// again per hash: a limit near the live heap made every hash fault
-		// its m KiB back in while it was (docs/auth-api.md, "Memory").
-		lim.Bytes, lim.Source = hashes+baseMemory, "HASH_CONCURRENCY × ARGON2_MEMORY_KIB"
-		debug.SetMemoryLimit(lim.Bytes)
-	}
 	logger.Info("memory limit", "go_limit_mib", lim.Bytes>>20, "source", lim.Source,
 		"container_mib", lim.Container>>20, "hash_memory_mib", hashes>>20)
 	if need := hashes + baseMemory; lim.Bytes > 0 && lim.Bytes < need {
