@@ -14,9 +14,9 @@ import (
 const baseMemory = 64 << 20
 
 // hashMemory is the memory HASH_CONCURRENCY argon2id hashes hold at once.
-// Each hashing slot keeps its working memory as ordinary Go heap from its
-// first hash on (internal/hashing), so it counts against Go's memory limit
-// like everything else and is always live.
+// x/crypto/argon2 allocates it as ordinary Go heap for each hash, so it
+// counts against Go's memory limit like everything else, and is live (the
+// GC cannot free it) while the hashes run.
 func hashMemory(cfg config) int64 {
 	return int64(cfg.HashConcurrency) * int64(cfg.Argon2.MemoryKiB) << 10
 }
@@ -44,9 +44,8 @@ func setMemoryLimit(cfg config, root fs.FS, logger *slog.Logger) {
 }
 
 // freeStartupMemory returns what start-up used and dropped to the OS: the
-// dummy hash's argon2id memory (ARGON2_MEMORY_KIB, computed outside the
-// slots' kept memory for this reason) and the common-password list's
-// scratch. Without it the heap goal set while the dummy hash was live
+// dummy hash's argon2id memory (ARGON2_MEMORY_KIB) and the common-password
+// list's scratch. Without it the heap goal set while the dummy hash was live
 // keeps the GC away, and an idle replica holds that memory until the
 // two-minute forced GC and the scavenger get to it.
 func freeStartupMemory() { debug.FreeOSMemory() }

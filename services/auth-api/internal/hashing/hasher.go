@@ -87,7 +87,7 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 		}),
 	}
 	for range opts.Concurrency {
-		h.mem <- new(passhash.Memory) // grows to m KiB on its first hash
+		h.mem <- new(passhash.Memory) // grows to m KiB on first use
 	}
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = noop.NewTracerProvider()
@@ -108,10 +108,7 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go 1.24+)
 	start := time.Now()
-	// Fresh memory, not a slot's: start-up hands it back to the kernel
-	// (cmd/auth-api freeStartupMemory), so an idle replica that has served
-	// no hash holds none.
-	h.dummy = passhash.Hash(string(secret), p)
+	h.dummy = withMemory(h, p, func(m *passhash.Memory) string { return passhash.HashIn(m, string(secret), p) })
 	h.recent.Store(int64(time.Since(start)))
 	return h, nil
 }
