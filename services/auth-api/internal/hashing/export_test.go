@@ -17,15 +17,3 @@ func (h *Hasher) SetRecentHashTime(d time.Duration) { h.recent.Store(int64(d)) }
 
 // MaxWaiting exposes the queue bound.
 func (h *Hasher) MaxWaiting() int64 { return h.maxWaiting() }
-
-// KeptMemoryKiB is the argon2id working memory the Hasher keeps, summed
-// over its slots; call it only while nothing hashes.
-func (h *Hasher) KeptMemoryKiB() int {
-	total := 0
-	for range cap(h.mem) {
-		m := <-h.mem
-		total += m.KiB()
-		defer func() { h.mem <- m }()
-	}
-	return total
-}
