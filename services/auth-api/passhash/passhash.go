@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kairos-platform/identity/services/auth-api/passhash/internal/argon2"
+	"golang.org/x/crypto/argon2"
 )
 
 // Params are argon2id cost parameters. The JSON names are the load
@@ -40,32 +40,11 @@ const (
 	keyLen  = 32
 )
 
-// Memory is argon2id's working memory (MemoryKiB of it), kept from one hash
-// to the next. A hash with fresh memory makes the runtime allocate and zero
-// m KiB and, once the collector has handed it back to the kernel, fault it
-// in again page by page; a server hashing all day keeps one Memory per
-// concurrent hash instead. A Memory serves one hash at a time; the zero
-// value is ready and grows on first use.
-type Memory struct{ m argon2.Memory }
-
-// KiB is how much memory m holds.
-func (m *Memory) KiB() int { return m.m.KiB() }
-
-func (m *Memory) blocks() *argon2.Memory {
-	if m == nil {
-		return nil
-	}
-	return &m.m
-}
-
 // Hash returns the PHC string of password with p and a fresh random salt.
-func Hash(password string, p Params) string { return HashIn(nil, password, p) }
-
-// HashIn is Hash computed in mem; nil allocates the memory for this hash.
-func HashIn(mem *Memory, password string, p Params) string {
+func Hash(password string, p Params) string {
 	salt := make([]byte, saltLen)
 	_, _ = rand.Read(salt) // crypto/rand.Read never fails (Go 1.24+)
-	key := argon2.IDKey(mem.blocks(), []byte(password), salt, p.Time, p.MemoryKiB, p.Parallelism, keyLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Parallelism, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
 		p.MemoryKiB, p.Time, p.Parallelism,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
@@ -110,12 +89,8 @@ func Parse(encoded string) (Stored, error) {
 
 // Matches reports whether password is the one s was made from, doing the
 // full argon2id work with s's own parameters, in constant time.
-func (s Stored) Matches(password string) bool { return s.MatchesIn(nil, password) }
-
-// MatchesIn is Matches computed in mem; nil allocates the memory for this
-// check.
-func (s Stored) MatchesIn(mem *Memory, password string) bool {
-	got := argon2.IDKey(mem.blocks(), []byte(password), s.salt, s.params.Time, s.params.MemoryKiB, s.params.Parallelism, uint32(len(s.key)))
+func (s Stored) Matches(password string) bool {
+	got := argon2.IDKey([]byte(password), s.salt, s.params.Time, s.params.MemoryKiB, s.params.Parallelism, uint32(len(s.key)))
 	return subtle.ConstantTimeCompare(got, s.key) == 1
 }
 

@@ -34,14 +34,8 @@ type Options struct {
 
 // Hasher hashes and verifies passwords, at most Concurrency at a time.
 type Hasher struct {
-	params passhash.Params
-	slots  chan struct{}
-	// mem holds one argon2id working memory per slot, kept for the life of
-	// the Hasher: a slot's holder takes one, so there is always one free.
-	// Reusing them spares every hash the allocation, zeroing and page
-	// faults of m KiB, and bounds hashing memory at Concurrency × m KiB
-	// whatever the load (docs/auth-api.md, "Memory").
-	mem chan *passhash.Memory
+	params  passhash.Params
+	slots   chan struct{}
 	timeout time.Duration
 	dummy   string
 	// waiting counts callers queued for a slot; beyond maxWaiting() a
@@ -69,7 +63,6 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 	h := &Hasher{
 		params:  p,
 		slots:   make(chan struct{}, opts.Concurrency),
-		mem:     make(chan *passhash.Memory, opts.Concurrency),
 		timeout: opts.QueueTimeout,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kairos_password_hash_duration_seconds",
@@ -85,9 +78,6 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 			Name: "kairos_password_hash_slot_timeouts_total",
 			Help: "Requests turned away with 503 because no hashing slot could be had within HASH_QUEUE_TIMEOUT.",
 		}),
-	}
-	for range opts.Concurrency {
-		h.mem <- new(passhash.Memory) // grows to m KiB on first use
 	}
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = noop.NewTracerProvider()
@@ -108,7 +98,7 @@ func New(p passhash.Params, opts Options) (*Hasher, error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails (Go 1.24+)
 	start := time.Now()
-	h.dummy = withMemory(h, p, func(m *passhash.Memory) string { return passhash.HashIn(m, string(secret), p) })
+	h.dummy = passhash.Hash(string(secret), p)
 	h.recent.Store(int64(time.Since(start)))
 	return h, nil
 }
@@ -123,7 +113,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	var s string
 	h.traced(ctx, "hash", h.params, func() {
 		start := time.Now()
-		s = withMemory(h, h.params, func(m *passhash.Memory) string { return passhash.HashIn(m, password, h.params) })
+		s = passhash.Hash(password, h.params)
 		h.observe("hash", time.Since(start))
 	})
 	return s, nil
@@ -148,23 +138,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 	defer release()
 	h.traced(ctx, "verify", stored.Params(), func() {
 		start := time.Now()
-		ok = withMemory(h, stored.Params(), func(m *passhash.Memory) bool { return stored.MatchesIn(m, password) })
+		ok = stored.Matches(password)
 		h.observe("verify", time.Since(start))
 	})
 	return ok, stored.WeakerThan(h.params), nil
-}
-
-// withMemory runs hash in a kept working memory. Its caller holds a slot, so
-// one is free. A hash needing more memory than configured (one stored with
-// older, larger parameters) gets fresh memory instead, so the kept memory
-// never grows beyond Concurrency × the configured m.
-func withMemory[T any](h *Hasher, p passhash.Params, hash func(*passhash.Memory) T) T {
-	if p.MemoryKiB > h.params.MemoryKiB {
-		return hash(nil)
-	}
-	m := <-h.mem
-	defer func() { h.mem <- m }()
-	return hash(m)
 }
 
 // observe records one hash's duration in the histogram and the moving
