@@ -63,7 +63,7 @@ func TestEnvContract(t *testing.T) {
 			"VERIFY_REDIRECT_URL": "https://app.example/verified", "HASH_CONCURRENCY": 2,
 			"PASSWORD_RESET_URL": "https://app.example/reset",
 			"TRUSTED_PROXIES":    "10.0.0.0/8", "CORS_ALLOWED_ORIGINS": "https://app.example",
-		}},
+		}, "adminApi": map[string]any{"enabled": true}},
 		"notifier": map[string]any{"config": map[string]any{"AGENT_BASE_URL": "https://agent.example", "NOTIFIER_MAX_ACK_PENDING": 64}},
 		"otel":     map[string]any{"env": map[string]any{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4317"}},
 	}
@@ -126,6 +126,10 @@ func TestValuesDefaultsMatchServices(t *testing.T) {
 				case v.Name == "DEVICE_COOKIE_KEY_FILE": // the chart mounts its Secret key there
 					if _, ok := secretKeys["DEVICE_COOKIE_KEYS"]; !ok {
 						t.Error("DEVICE_COOKIE_KEY_FILE: no secrets.keys.DEVICE_COOKIE_KEYS")
+					}
+				case v.Name == "ADMIN_API_TOKEN_FILE": // with authApi.adminApi.enabled, from secrets.keys.ADMIN_API_TOKENS
+					if _, ok := secretKeys["ADMIN_API_TOKENS"]; !ok {
+						t.Error("ADMIN_API_TOKEN_FILE: no secrets.keys.ADMIN_API_TOKENS")
 					}
 				case v.Name == "JWT_SIGNING_KEYS_FILE": // the chart mounts secrets.keys.JWT_SIGNING_KEYS there
 					if _, ok := secretKeys["JWT_SIGNING_KEYS"]; !ok {
