@@ -125,6 +125,9 @@ func TestAdminAPIAndCLI(t *testing.T) {
 		getenvFrom(map[string]string{"DATABASE_URL": db}), io.Discard); err == nil || !strings.Contains(err.Error(), "no such user") {
 		t.Fatalf("cli delete of an unknown uid: %v", err)
 	}
+	if !strings.Contains(s.logs.String(), `"msg":"audit","actor":"api:alice","action":"user.disabled"`) {
+		t.Error("no audit log line for the disable")
+	}
 	if strings.Contains(s.logs.String(), adminToken) {
 		t.Fatal("the admin token was logged")
 	}

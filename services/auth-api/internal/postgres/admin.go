@@ -56,7 +56,7 @@ func (s *Store) SearchUsers(ctx context.Context, f admin.Filter) (_ []admin.User
 	if f.After != nil {
 		after, err := uuid.Parse(f.After.UID)
 		if err != nil {
-			return nil, nil
+			return []admin.User{}, nil // not a cursor of ours: nothing follows it
 		}
 		add("(created_at, uid) > (?, ?)", f.After.CreatedAt, after)
 	}
