@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -214,4 +213,3 @@ func (s *Store) SignOut(ctx context.Context, uid string) (_ events.Revocation, e
 	})
 	return rev, err
 }
-
