@@ -141,6 +141,10 @@ func TestValuesDefaultsMatchServices(t *testing.T) {
 					if _, ok := secretKeys["DEVICE_COOKIE_KEYS"]; !ok {
 						t.Error("DEVICE_COOKIE_KEY_FILE: no secrets.keys.DEVICE_COOKIE_KEYS")
 					}
+				case v.Name == "ADMIN_API_TOKEN_FILE": // with authApi.adminApi.enabled, from secrets.keys.ADMIN_API_TOKENS
+					if _, ok := secretKeys["ADMIN_API_TOKENS"]; !ok {
+						t.Error("ADMIN_API_TOKEN_FILE: no secrets.keys.ADMIN_API_TOKENS")
+					}
 				case v.Name == "JWT_SIGNING_KEYS_FILE": // the chart mounts secrets.keys.JWT_SIGNING_KEYS there
 					if _, ok := secretKeys["JWT_SIGNING_KEYS"]; !ok {
 						t.Error("the signing keys have no secrets.keys.JWT_SIGNING_KEYS entry")

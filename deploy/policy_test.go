@@ -489,6 +489,16 @@ func TestNetworkPolicy(t *testing.T) {
 			t.Errorf("%s ingress: got %v, want %v", component, got, want)
 		}
 	}
+	// The admin API's callers: the operators' namespaces reach the admin port, nothing else.
+	ops := mustRender(t, "values-prod.yaml", map[string]any{"networkPolicy": map[string]any{"operatorNamespaces": []any{"kairos-operators"}}})
+	for _, o := range ops.all("NetworkPolicy") {
+		if np := o.Typed.(*networkingv1.NetworkPolicy); np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] == "auth-api" {
+			want := append(slices.Clone(wantIngress["auth-api"]), ingress{"admin", "kairos-operators"})
+			if got := ingressOf(np); !slices.Equal(got, want) {
+				t.Errorf("auth-api ingress with an operator namespace: got %v, want %v", got, want)
+			}
+		}
+	}
 
 	portsOf := func(np *networkingv1.NetworkPolicy) []string {
 		var out []string

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kairos-platform/identity/migrations/migrationstest"
 	"github.com/kairos-platform/identity/pkg/natstest"
 	"github.com/kairos-platform/identity/pkg/testkit"
@@ -125,6 +127,9 @@ func TestAdminAPIAndCLI(t *testing.T) {
 		getenvFrom(map[string]string{"DATABASE_URL": db}), io.Discard); err == nil || !strings.Contains(err.Error(), "no such user") {
 		t.Fatalf("cli delete of an unknown uid: %v", err)
 	}
+	if !strings.Contains(s.logs.String(), `"msg":"audit","actor":"api:alice","action":"user.disabled"`) {
+		t.Error("no audit log line for the disable")
+	}
 	if strings.Contains(s.logs.String(), adminToken) {
 		t.Fatal("the admin token was logged")
 	}
@@ -139,5 +144,53 @@ func TestAdminAPIOffWithoutTokens(t *testing.T) {
 	}
 	if !strings.Contains(s.logs.String(), "the admin API (/admin/v1/) is off") {
 		t.Fatal("no start-up line saying the admin API is off")
+	}
+}
+
+// Every verb of `auth-api admin` on a real database, as an operator types
+// it: each prints its line and leaves its audit row naming cli:<actor>.
+func TestAdminCLIVerbs(t *testing.T) {
+	t.Parallel()
+	db := migrationstest.NewDatabase(t)
+	env := getenvFrom(map[string]string{"DATABASE_URL": db})
+	cli := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(context.Background(), append([]string{"auth-api", "admin"}, args...), env, &out)
+		return out.String(), err
+	}
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	const uid = "6f1c0c3e-8d0e-4c36-a3c2-5b7f4a1e9d01"
+	if _, err := conn.Exec(context.Background(), `INSERT INTO users (uid, username, email, password_hash) VALUES ($1, 'ops', 'ops@example.com', 'x')`, uid); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		verb, printed, audit string
+	}{
+		{"resend-verification", "verification link sent to " + uid, "verification.resent"},
+		{"verify", "verified " + uid, "user.verified"},
+		{"disable", "disabled (every session revoked) " + uid, "user.disabled"},
+		{"enable", "enabled " + uid, "user.enabled"},
+		{"unlock", "login lockout cleared for " + uid, "login.unlocked"},
+		{"sign-out", "every session revoked for " + uid, "sessions.revoked"},
+		{"delete", "deleted " + uid, "user.deleted"},
+	} {
+		out, err := cli("users", c.verb, uid, "--actor", "jane")
+		if err != nil || strings.TrimSpace(out) != c.printed {
+			t.Fatalf("%s: %q, %v; want %q", c.verb, out, err, c.printed)
+		}
+		out, err = cli("audit", "--uid", uid, "--action", c.audit, "--actor", "jane")
+		if err != nil || !strings.Contains(out, "cli:jane") || !strings.Contains(out, c.audit) {
+			t.Fatalf("audit after %s: %q, %v", c.verb, out, err)
+		}
+	}
+	if _, err := cli("users", "show"); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("show without a uid: %v", err)
+	}
+	if _, err := cli("users", "list", "--status", "gone", "--actor", "jane"); err == nil || !strings.Contains(err.Error(), "--status") {
+		t.Fatalf("a bad status: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -56,7 +55,7 @@ func (s *Store) SearchUsers(ctx context.Context, f admin.Filter) (_ []admin.User
 	if f.After != nil {
 		after, err := uuid.Parse(f.After.UID)
 		if err != nil {
-			return nil, nil
+			return []admin.User{}, nil // not a cursor of ours: nothing follows it
 		}
 		add("(created_at, uid) > (?, ?)", f.After.CreatedAt, after)
 	}
@@ -214,4 +213,3 @@ func (s *Store) SignOut(ctx context.Context, uid string) (_ events.Revocation, e
 	})
 	return rev, err
 }
-

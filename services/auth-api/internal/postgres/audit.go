@@ -98,7 +98,7 @@ func (s *Store) Audit(ctx context.Context, f admin.AuditFilter) (_ []auth.AuditE
 	if f.UID != "" {
 		id, err := uuid.Parse(f.UID)
 		if err != nil {
-			return nil, nil // no row names a malformed uid
+			return []auth.AuditEntry{}, nil // no row names a malformed uid
 		}
 		arg("target_uid = ?", id)
 	}
