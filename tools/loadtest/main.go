@@ -192,7 +192,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	for k, v := range cfg.AuthEnv {
 		authEnv[k] = v
 	}
-	st, err := stack.Start(ctx, stack.Options{SkipBuild: !cfg.Build, Log: stdout, AuthEnv: authEnv})
+	// auth-api's pool holds as many connections as the pgbench ceilings
+	// have clients (2 × -c), so that a scenario and its ceiling run the
+	// same statements at the same database concurrency; pgx's default (4
+	// on these cores) would make the pool, not the service, the limit.
+	st, err := stack.Start(ctx, stack.Options{SkipBuild: !cfg.Build, Log: stdout, AuthEnv: authEnv, AuthPoolConns: 2 * cfg.Concurrency})
 	if err != nil {
 		return err
 	}

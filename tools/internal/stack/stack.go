@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/agenttest"
@@ -40,6 +42,9 @@ type Options struct {
 	// NATSURL is a NATS the caller runs (a cluster); empty: an in-process
 	// JetStream of the stack's own (NATS). Credentials go in the env maps.
 	NATSURL string
+	// AuthPoolConns is the pool_max_conns of auth-api's DATABASE_URL; 0
+	// leaves pgx's default (the larger of 4 and the cores).
+	AuthPoolConns int
 	// SkipBuild uses the binaries already in bin/.
 	SkipBuild bool
 	Log       io.Writer // progress lines; nil for none
@@ -161,6 +166,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	for i := range o.AuthReplicas {
 		env := s.authEnv(o.AuthEnv)
+		if o.AuthPoolConns > 0 {
+			env["DATABASE_URL"] = withQuery(env["DATABASE_URL"], "pool_max_conns", strconv.Itoa(o.AuthPoolConns))
+		}
 		if env["DEVICE_COOKIE_KEY_FILE"] == "" {
 			env["DEVICE_COOKIE_KEY_FILE"] = keyFile
 		}
@@ -213,6 +221,18 @@ func (s *Stack) newProc(name, svc string, public bool, env map[string]string) (*
 		p.Env = append(p.Env, k+"="+v)
 	}
 	return p, nil
+}
+
+// withQuery sets one query parameter of a URL.
+func withQuery(raw, key, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func (s *Stack) authEnv(extra map[string]string) map[string]string {
