@@ -3,6 +3,7 @@ package smtp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/textproto"
 	"strings"
 	"time"
@@ -51,7 +52,7 @@ func sendPipelined(c *gosmtp.Client, timeout time.Duration, msg *gomail.Msg) (ke
 		_, _ = t.W.WriteString(cmd + "\r\n")
 	}
 	if err := t.W.Flush(); err != nil {
-		return false, fmt.Errorf("smtp envelope: %w", err)
+		return false, closedBefore(fmt.Errorf("smtp envelope: %w", err))
 	}
 	// One reply per command, in order; the first refusal answers for the
 	// transaction. A read error means the connection is gone.
@@ -66,7 +67,12 @@ func sendPipelined(c *gosmtp.Client, timeout time.Duration, msg *gomail.Msg) (ke
 		}
 		if _, _, err := t.ReadResponse(want); err != nil {
 			if _, ok := errors.AsType[*textproto.Error](err); !ok {
-				return false, fmt.Errorf("smtp %s: %w", verb(cmd), err)
+				err = fmt.Errorf("smtp %s: %w", verb(cmd), err)
+				if i == 0 {
+					// Not even MAIL was answered: nothing was taken.
+					err = closedBefore(err)
+				}
+				return false, err
 			}
 			if refused == nil {
 				refused = fmt.Errorf("smtp %s: %w", verb(cmd), err)
@@ -111,4 +117,18 @@ func sendPipelined(c *gosmtp.Client, timeout time.Duration, msg *gomail.Msg) (ke
 func verb(cmd string) string {
 	v, _, _ := strings.Cut(cmd, " ")
 	return v
+}
+
+// errClosedBefore marks a send that found its connection closed before the
+// server answered anything: nothing was delivered, so it can be sent again
+// at once on a fresh connection.
+var errClosedBefore = errors.New("connection closed before the server answered")
+
+// closedBefore marks err with errClosedBefore unless it is a timeout (a
+// server that hangs is not helped by another connection right away).
+func closedBefore(err error) error {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errClosedBefore, err)
 }

@@ -9,7 +9,6 @@ package smtp
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -67,20 +66,20 @@ func New(cfg Config) (*Mailer, error) {
 	if cfg.PoolSize < 1 {
 		cfg.PoolSize = 1
 	}
-	// The dialer keeps each connection's socket for the liveness check; with
-	// a dialer of its own go-mail leaves implicit TLS to it.
-	tlsConfig := &tls.Config{ServerName: cfg.Host, MinVersion: gomail.DefaultTLSMinVersion}
 	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout), gomail.WithHELO("localhost"),
-		gomail.WithTLSConfig(tlsConfig), gomail.WithDialContextFunc(dial(cfg.TLS == TLSImplicit, tlsConfig)),
 		// A message ends its transaction (RFC 5321 4.1.1.4), so no RSET is
-		// needed after it; the NOOP check is replaced by alive.
+		// needed after it; the NOOP before it is take's check.
 		gomail.WithoutNoop(), gomail.WithoutRset()}
 	switch cfg.TLS {
 	case TLSStartTLS, "":
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory), gomail.WithDialContextFunc(dial))
 	case TLSImplicit:
+		// go-mail dials TLS itself: with a dialer of ours it would not know
+		// the connection is encrypted and refuse PLAIN and LOGIN. These
+		// connections are checked with a NOOP (take).
 		opts = append(opts, gomail.WithSSL())
 	case TLSNone:
+		opts = append(opts, gomail.WithDialContextFunc(dial))
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	default:
 		return nil, fmt.Errorf("smtp: unknown TLS mode %q", cfg.TLS)
@@ -112,38 +111,50 @@ func (m *Mailer) Send(ctx context.Context, e notify.Email) error {
 	defer func() { <-m.slots }()
 
 	c := m.take()
-	if c == nil {
-		if c, err = m.dial(ctx); err != nil {
-			return classify(fmt.Errorf("smtp dial: %w", err))
+	for {
+		fresh := c == nil
+		if fresh {
+			if c, err = m.dial(ctx); err != nil {
+				return classify(fmt.Errorf("smtp dial: %w", err))
+			}
 		}
+		var keep bool
+		keep, err = m.send(ctx, c, msg)
+		if keep && ctx.Err() == nil {
+			m.put(c)
+		} else {
+			_ = c.client.Close()
+		}
+		if !fresh && errors.Is(err, errClosedBefore) && ctx.Err() == nil {
+			// A pooled connection the server closed just as it was taken.
+			c = nil
+			continue
+		}
+		if err != nil {
+			return classify(err)
+		}
+		return nil
 	}
+}
+
+// send runs one transaction on c; keep says whether c can take another.
+func (m *Mailer) send(ctx context.Context, c *conn, msg *gomail.Msg) (keep bool, err error) {
 	// go-mail takes no context per send; closing the connection is what
 	// unblocks a send when the notifier shuts down.
 	stop := context.AfterFunc(ctx, func() { _ = c.client.Close() })
-	var keep bool
+	defer stop()
 	if ok, _ := c.client.Extension("PIPELINING"); ok {
-		keep, err = sendPipelined(c.client, m.timeout, msg)
-	} else {
-		err = m.client.SendWithSMTPClient(c.client, msg)
-		// On a reply code go-mail has reset the transaction.
-		keep = err == nil || replyCode(err) != 0
+		return sendPipelined(c.client, m.timeout, msg)
 	}
-	stop()
-	if keep && ctx.Err() == nil {
-		m.put(c)
-	} else {
-		_ = c.client.Close()
-	}
-	if err != nil {
-		return classify(err)
-	}
-	return nil
+	err = m.client.SendWithSMTPClient(c.client, msg)
+	// On a reply code go-mail has reset the transaction.
+	return err == nil || replyCode(err) != 0, err
 }
 
 // conn is a pooled SMTP session and the socket under it.
 type conn struct {
 	client *gosmtp.Client
-	sock   net.Conn // the TCP connection, under TLS if any
+	sock   net.Conn // the TCP connection, under STARTTLS if any; nil for implicit TLS
 }
 
 // dial opens a session. The dialer hands the socket back through ctx.
@@ -158,28 +169,18 @@ func (m *Mailer) dial(ctx context.Context) (*conn, error) {
 
 type socketKey struct{}
 
-// dial returns go-mail's dialer: TCP, then TLS for implicit TLS, recording
-// the TCP connection where Mailer.dial asked for it.
-func dial(implicitTLS bool, cfg *tls.Config) gomail.DialContextFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		sock, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if p, ok := ctx.Value(socketKey{}).(*net.Conn); ok {
-			*p = sock
-		}
-		if !implicitTLS {
-			return sock, nil
-		}
-		tc := tls.Client(sock, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = sock.Close()
-			return nil, err
-		}
-		return tc, nil
+// dial is go-mail's dialer for plain and STARTTLS connections: TCP,
+// recording the socket where Mailer.dial asked for it.
+func dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	sock, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
 	}
+	if p, ok := ctx.Value(socketKey{}).(*net.Conn); ok {
+		*p = sock
+	}
+	return sock, nil
 }
 
 // alive reports whether an idle connection can take a message: the server
@@ -222,12 +223,13 @@ func (m *Mailer) Close() error {
 	}
 }
 
-// take returns an idle connection that is still alive, or nil.
+// take returns an idle connection that is still alive, or nil. One whose
+// socket is not known (implicit TLS) is checked with a NOOP.
 func (m *Mailer) take() *conn {
 	for {
 		select {
 		case c := <-m.idle:
-			if c.sock != nil && !alive(c.sock) {
+			if !m.usable(c) {
 				_ = c.client.Close()
 				continue
 			}
@@ -236,6 +238,13 @@ func (m *Mailer) take() *conn {
 			return nil
 		}
 	}
+}
+
+func (m *Mailer) usable(c *conn) bool {
+	if c.sock != nil {
+		return alive(c.sock)
+	}
+	return c.client.UpdateDeadline(m.timeout) == nil && c.client.Noop() == nil
 }
 
 func (m *Mailer) put(c *conn) {
