@@ -73,24 +73,11 @@ func (r *runner) capacityRun(ctx context.Context, authEnv map[string]string, rep
 	// share the cores for a while after Start, and a hash measured then
 	// cost 52 ms of CPU where the run's own ceiling gave 32 ms.
 	hashCPU, ceiling := hashCost(ctx, r.cfg.Argon, r.cfg.CeilingTime)
-	st, err := stack.Start(ctx, stack.Options{SkipBuild: true, OwnPostgres: true, AuthReplicas: replicas, AuthEnv: authEnv})
+	st, apis, err := r.seededSystem(ctx, stack.Options{SkipBuild: true, OwnPostgres: true, AuthReplicas: replicas, AuthEnv: authEnv}, "cp", r.cfg.LoginAccounts)
 	if err != nil {
 		return scenario{}, err
 	}
 	defer st.Close()
-	conn, err := pgx.Connect(ctx, st.PG.DatabaseURL)
-	if err != nil {
-		return scenario{}, err
-	}
-	err = seedAccounts(ctx, conn, "cp", r.cfg.LoginAccounts, r.hash)
-	conn.Close(context.Background())
-	if err != nil {
-		return scenario{}, err
-	}
-	apis := make([]*api, replicas)
-	for i, p := range st.Auth {
-		apis[i] = newAPI(p.URL(), 256)
-	}
 
 	cores := float64(runtime.NumCPU())
 	out("  %d replica(s): argon2id %.1f hashes/s, %.1f ms CPU a hash; model %.1f ms CPU a login, %.1f logins/s on %.0f cores",
@@ -186,4 +173,28 @@ func capacityFloor(rep report) []floorCheck {
 		}
 	}
 	return out
+}
+
+// seededSystem starts a system of its own for a scenario, seeds n accounts
+// named after prefix into its database, and returns a client for each
+// auth-api replica. The caller closes the stack.
+func (r *runner) seededSystem(ctx context.Context, o stack.Options, prefix string, n int) (*stack.Stack, []*api, error) {
+	st, err := stack.Start(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := pgx.Connect(ctx, st.PG.DatabaseURL)
+	if err == nil {
+		err = seedAccounts(ctx, conn, prefix, n, r.hash)
+		conn.Close(context.Background())
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	apis := make([]*api, len(st.Auth))
+	for i, p := range st.Auth {
+		apis[i] = newAPI(p.URL(), 256)
+	}
+	return st, apis, nil
 }

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kairos-platform/identity/tools/internal/stack"
 )
 
@@ -202,25 +200,12 @@ const pollPause = 2 * time.Millisecond
 // 401.
 func (r *runner) logoutScenario(ctx context.Context, authEnv map[string]string) (scenario, error) {
 	const replicas = 3
-	st, err := stack.Start(ctx, stack.Options{SkipBuild: true, AuthReplicas: replicas, AuthEnv: authEnv})
+	const bg = 16
+	st, apis, err := r.seededSystem(ctx, stack.Options{SkipBuild: true, AuthReplicas: replicas, AuthEnv: authEnv}, "lo", r.cfg.Logouts+bg)
 	if err != nil {
 		return scenario{}, err
 	}
 	defer st.Close()
-	conn, err := pgx.Connect(ctx, st.PG.DatabaseURL)
-	if err != nil {
-		return scenario{}, err
-	}
-	bg := 16
-	err = seedAccounts(ctx, conn, "lo", r.cfg.Logouts+bg, r.hash)
-	conn.Close(context.Background())
-	if err != nil {
-		return scenario{}, err
-	}
-	apis := make([]*api, replicas)
-	for i, p := range st.Auth {
-		apis[i] = newAPI(p.URL(), 256)
-	}
 	// Logins round-robin over the replicas: each one hashes its share.
 	all, err := loginTokensOn(ctx, apis, "lo", r.cfg.Logouts+bg)
 	if err != nil {
