@@ -20,10 +20,17 @@ import (
 	"github.com/kairos-platform/identity/services/auth-api/internal/tokens"
 )
 
-// call sends a request with an optional bearer token and JSON body.
+// call sends a request to the public listener with an optional bearer
+// token and JSON body.
 func (s *service) call(t *testing.T, method, path, token, reqBody string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.api+path, strings.NewReader(reqBody))
+	return send(t, method, s.api+path, token, reqBody)
+}
+
+// send sends a request to url with an optional bearer token and JSON body.
+func send(t *testing.T, method, url, token, reqBody string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(reqBody))
 	if err != nil {
 		t.Fatal(err)
 	}
