@@ -122,12 +122,12 @@ func (r *runner) capacityRun(ctx context.Context, authEnv map[string]string, rep
 	// gives), and on the CPU the system got during the run (what is left
 	// when others compile: the cost model alone).
 	full, got := predictLogins(hashCPU, cores), predictLogins(hashCPU, authCores+pgCores+genCores)
-	sc.Extra = map[string]any{
+	sc.note(map[string]any{
 		"replicas": replicas, "argon2id_per_s": round(ceiling), "hash_cpu_ms": ms(hashCPU), "model_cpu_ms_per_login": ms(loginCost(hashCPU)),
 		"predicted_per_s": round(full), "predicted_on_cpu_got_per_s": round(got),
 		"ratio": round2(sc.Throughput / max(full, 0.1)), "ratio_on_cpu_got": round2(sc.Throughput / max(got, 0.1)),
 		"cores_auth_api": round2(authCores), "cores_postgres": round2(pgCores), "cores_generator": round2(genCores),
-	}
+	})
 	if sc.Throughput > 0 {
 		per := func(cores float64) float64 { return round2(1000 * cores / sc.Throughput) }
 		sc.Extra["cpu_ms_per_login_auth_api"] = per(authCores)

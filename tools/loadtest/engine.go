@@ -42,6 +42,9 @@ type shape struct {
 	Warmup      time.Duration // not recorded
 	Duration    time.Duration
 	MaxInFlight int // open loop: requests beyond this are counted as "dropped"
+	// Hashing marks a scenario bounded by argon2id: its ceiling is measured
+	// right before and right after it (runner.measure).
+	Hashing bool
 }
 
 // result is what a run of one scenario recorded.

@@ -169,7 +169,7 @@ func TestOverloadFloors(t *testing.T) {
 }
 
 func TestPgbenchRefreshScriptBindsEveryParameter(t *testing.T) {
-	s := pgbenchRefreshScript()
+	s := pgbenchRefreshScript(refreshPrefixes[0])
 	if strings.Contains(s, "$") {
 		t.Fatalf("unbound parameter in the pgbench script:\n%s", s)
 	}

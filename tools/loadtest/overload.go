@@ -78,12 +78,14 @@ func (r *runner) overloadRun(ctx context.Context, what string, n int, polite boo
 		}
 		return out
 	}
-	s := shape{Concurrency: n, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
-	cpu0, t0 := generatorCPU(), time.Now()
+	s := shape{Concurrency: n, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Hashing: true}
 	sc := r.measure(ctx, name, s, o)
-	gen := (generatorCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+	gen := sc.genCores
 
 	f := &overloadFigures{Clients: n, Polite: polite, UsefulPerSec: sc.Throughput, GeneratorCores: round2(gen)}
+	if sc.Ceiling > 0 {
+		ceiling = sc.Ceiling
+	}
 	if ceiling > 0 {
 		f.CeilingPct = round(100 * sc.Throughput / ceiling)
 	}

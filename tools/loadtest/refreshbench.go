@@ -18,8 +18,9 @@ import (
 	"github.com/kairos-platform/identity/services/auth-api/refreshsql"
 )
 
-// refreshPrefix names the pgbench clients' accounts, sessions and tokens.
-const refreshPrefix = "pgr"
+// refreshPrefixes name the pgbench clients' accounts, sessions and tokens:
+// one set for the run before the refresh scenario, one for the run after.
+var refreshPrefixes = [2]string{"pgr", "pgs"}
 
 // pgbenchRefreshScript rotates one chain of refresh tokens per pgbench
 // client with the statement auth-api rotates a live token with
@@ -28,9 +29,9 @@ const refreshPrefix = "pgr"
 // "pgr-<c+1>-<k>"; :n, carried from one transaction of the client to the
 // next, is the live one. \gset fails the transaction when the statement
 // rotates nothing, so a broken chain cannot pass for a fast one.
-func pgbenchRefreshScript() string {
+func pgbenchRefreshScript(prefix string) string {
 	tok := func(v string) string {
-		return "sha256(convert_to('" + refreshPrefix + "-' || :i || '-' || :" + v + ", 'UTF8'))"
+		return "sha256(convert_to('" + prefix + "-' || :i || '-' || :" + v + ", 'UTF8'))"
 	}
 	stmt := strings.NewReplacer(
 		"$1", tok("n"),
@@ -45,36 +46,36 @@ func pgbenchRefreshScript() string {
 
 // seedRefreshChains gives each of clients pgbench clients a verified
 // account, a live login and its first refresh token.
-func seedRefreshChains(ctx context.Context, dbURL string, clients int, hash string) error {
+func seedRefreshChains(ctx context.Context, dbURL, prefix string, clients int, hash string) error {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if err := seedAccounts(ctx, conn, refreshPrefix, clients, hash); err != nil {
+	if err := seedAccounts(ctx, conn, prefix, clients, hash); err != nil {
 		return err
 	}
 	if _, err := conn.Exec(ctx, `
 		INSERT INTO sessions (id, uid, expires_at, absolute_expires_at)
 		SELECT md5($1 || 's' || i)::uuid, md5($1 || i)::uuid, now() + interval '720 hours', now() + interval '2160 hours'
-		FROM generate_series(1, $2::int) AS i`, refreshPrefix, clients); err != nil {
+		FROM generate_series(1, $2::int) AS i`, prefix, clients); err != nil {
 		return err
 	}
 	_, err = conn.Exec(ctx, `
 		INSERT INTO refresh_tokens (token_hash, session_id, expires_at)
 		SELECT sha256(convert_to($1 || '-' || i || '-0', 'UTF8')), md5($1 || 's' || i)::uuid, now() + interval '720 hours'
-		FROM generate_series(1, $2::int) AS i`, refreshPrefix, clients)
+		FROM generate_series(1, $2::int) AS i`, prefix, clients)
 	return err
 }
 
 // pgbenchRefreshRate seeds the chains and runs the rotation with pgbench
 // (prepared statements, clients connections) for d: transactions/s.
-func pgbenchRefreshRate(ctx context.Context, dbURL string, clients int, d time.Duration, dir string, hash string) (float64, error) {
-	if err := seedRefreshChains(ctx, dbURL, clients, hash); err != nil {
+func pgbenchRefreshRate(ctx context.Context, dbURL, prefix string, clients int, d time.Duration, dir string, hash string) (float64, error) {
+	if err := seedRefreshChains(ctx, dbURL, prefix, clients, hash); err != nil {
 		return 0, fmt.Errorf("pgbench refresh: seed: %w", err)
 	}
-	script := filepath.Join(dir, "refresh.pgbench")
-	if err := os.WriteFile(script, []byte(pgbenchRefreshScript()), 0o644); err != nil {
+	script := filepath.Join(dir, "refresh-"+prefix+".pgbench")
+	if err := os.WriteFile(script, []byte(pgbenchRefreshScript(prefix)), 0o644); err != nil {
 		return 0, err
 	}
 	return runPgbench(ctx, dbURL, script, clients, max(1, int(d.Seconds())), "n=0")

@@ -113,6 +113,15 @@ func find(rep report, prefix string) (scenario, bool) {
 	return rep.Scenarios[i], true
 }
 
+// argonCeiling is the argon2id ceiling a scenario is judged by: the one
+// bracketing it, or the run's when it has none.
+func argonCeiling(rep report, s scenario) float64 {
+	if s.Ceiling > 0 {
+		return s.Ceiling
+	}
+	return rep.Ceilings.ArgonPerSec
+}
+
 // checkFloors compares the run against issue 5's floors, as ratios to the
 // ceilings measured in the same run where the floor is one.
 func checkFloors(rep report) []floorCheck {
@@ -125,10 +134,10 @@ func checkFloors(rep report) []floorCheck {
 		out = append(out, floorCheck{floor, fmt.Sprintf("%.1f/s ÷ %.1f/s = %.0f%%", v, ceiling, 100*r), r >= min})
 	}
 	if s, ok := find(rep, "login: right password"); ok {
-		ratio("login ≥ 85% of the raw argon2id rate", s.Throughput, rep.Ceilings.ArgonPerSec, 0.85)
+		ratio("login ≥ 85% of the raw argon2id rate", s.Throughput, argonCeiling(rep, s), 0.85)
 	}
 	if s, ok := find(rep, "signup: maximum rate"); ok {
-		ratio("signup ≥ 80% of the raw argon2id rate", s.Throughput, rep.Ceilings.ArgonPerSec, 0.80)
+		ratio("signup ≥ 80% of the raw argon2id rate", s.Throughput, argonCeiling(rep, s), 0.80)
 	}
 	if s, ok := find(rep, "verify"); ok {
 		ratio("verify ≥ 50% of the same-statement pgbench rate", s.Throughput, rep.Ceilings.PgbenchVerify, 0.50)
@@ -224,14 +233,14 @@ func markdown(rep report) string {
 	}
 	fmt.Fprintf(&b, "\n#### Ceilings measured in the same run\n\n| ceiling | rate |\n|---|---|\n")
 	if rep.Ceilings.ArgonPerSec > 0 {
-		fmt.Fprintf(&b, "| argon2id, configured parameters, all %d cores | %.1f hashes/s |\n", rep.Machine.CPUs, rep.Ceilings.ArgonPerSec)
+		fmt.Fprintf(&b, "| argon2id, configured parameters, all %d cores, at the start (each hashing scenario is judged by its own, measured just before and after it: see its extras) | %.1f hashes/s |\n", rep.Machine.CPUs, rep.Ceilings.ArgonPerSec)
 		fmt.Fprintf(&b, "| pgbench, the verify transaction (prepared) | %.0f tx/s |\n", rep.Ceilings.PgbenchVerify)
 	}
 	if rep.Ceilings.SignatureVerify > 0 {
 		fmt.Fprintf(&b, "| %s signature verification, the signing key, all %d cores | %.0f/s |\n", rep.Ceilings.SignatureAlg, rep.Machine.CPUs, rep.Ceilings.SignatureVerify)
 	}
 	if rep.Ceilings.PgbenchRefresh > 0 {
-		fmt.Fprintf(&b, "| pgbench, the refresh-token rotation (prepared) | %.0f tx/s |\n", rep.Ceilings.PgbenchRefresh)
+		fmt.Fprintf(&b, "| pgbench, the refresh-token rotation (prepared), mean of runs just before and after the refresh scenario | %.0f tx/s |\n", rep.Ceilings.PgbenchRefresh)
 	}
 
 	fmt.Fprintf(&b, "\n#### Floors\n\n| floor | measured | |\n|---|---|---|\n")

@@ -39,7 +39,12 @@ type scenario struct {
 	NotifierRSS float64          `json:"notifier_peak_rss_mib"`
 	OutboxMax   float64          `json:"outbox_pending_max"`
 	Extra       map[string]any   `json:"extra,omitempty"`
-	Overload    *overloadFigures `json:"overload,omitempty"`
+	// Ceiling is the argon2id rate bracketing a hashing scenario: the mean
+	// of the rates measured just before and just after it.
+	Ceiling float64 `json:"argon2id_ceiling_per_s,omitempty"`
+	// genCores is the load generator\'s CPU (cores) while the scenario ran.
+	genCores float64
+	Overload *overloadFigures `json:"overload,omitempty"`
 }
 
 // runner holds what every scenario needs.
@@ -54,12 +59,19 @@ type runner struct {
 }
 
 func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenario {
+	waited, quiet := r.settle(ctx)
+	var before float64
+	if s.Hashing {
+		before = argonRate(ctx, r.cfg.Argon, r.cfg.CeilingTime/2)
+	}
 	for _, p := range r.st.All() {
 		p.ResetPeakRSS()
 	}
 	stopPoll, outboxMax := r.pollOutbox(ctx)
 	profDone := r.profile(ctx, name, s)
+	cpu0, t0 := generatorCPU(), time.Now()
 	res := drive(ctx, s, o)
+	genCores := (generatorCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
 	stopPoll()
 	<-profDone
 	sc := scenario{
@@ -67,6 +79,21 @@ func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenar
 		Latency: summarize(res.Latencies), Served: summarize(res.Served),
 		RetryAfter: [2]int64{res.Retry.With, res.Retry.Without},
 		OutboxMax:  outboxMax(),
+		genCores:   genCores,
+	}
+	sc.note(map[string]any{"settled_s": round(waited.Seconds())})
+	if s.Hashing {
+		// The host's speed drifts by ±10 % within a minute (a 4 s argon2id
+		// rate read 57.5 to 68.2 hashes/s in one quiet minute), so a
+		// ceiling from the start of the run cannot judge a scenario
+		// minutes later: this one brackets it, after the system settled.
+		waited2, _ := r.settle(ctx)
+		after := argonRate(ctx, r.cfg.Argon, r.cfg.CeilingTime/2)
+		sc.Ceiling = round((before + after) / 2)
+		sc.note(map[string]any{"ceiling_before": round(before), "ceiling_after": round(after), "settled_after_s": round(waited2.Seconds())})
+	}
+	if !quiet {
+		sc.note(map[string]any{"settled_quiet": false})
 	}
 	if s.Concurrency > 0 {
 		sc.Mode = fmt.Sprintf("closed loop, %d clients", s.Concurrency)
@@ -114,6 +141,13 @@ func (r *runner) pollOutbox(ctx context.Context) (stop func(), maxSeen func() fl
 	return func() { cancel(); <-done }, func() float64 { mu.Lock(); defer mu.Unlock(); return peak }
 }
 
+// hashing is shape(conc) for a scenario bounded by argon2id.
+func (r *runner) hashing(conc int) shape {
+	s := r.shape(conc)
+	s.Hashing = true
+	return s
+}
+
 // shape is closed loop at conc clients, or open loop at -rate when set.
 func (r *runner) shape(conc int) shape {
 	if r.cfg.Rate > 0 {
@@ -140,7 +174,7 @@ func (r *runner) signupOp() op {
 // loop. It then waits for the mails and Agent creations of every accepted
 // signup and reports their latency from the request's start.
 func (r *runner) signup(ctx context.Context, name string, rate float64) scenario {
-	s := shape{Concurrency: r.cfg.Concurrency, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
+	s := shape{Concurrency: r.cfg.Concurrency, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Hashing: true}
 	if rate > 0 {
 		s = shape{Rate: rate, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
 	}
@@ -174,7 +208,7 @@ func (r *runner) signup(ctx context.Context, name string, rate float64) scenario
 	}
 	in, ag := summarize(inbox), summarize(agent)
 	sc.Inbox, sc.Agent = &in, &ag
-	sc.Extra = map[string]any{"accepted_signups": accepted, "mails_matched": in.N, "agent_creations_matched": ag.N}
+	sc.note(map[string]any{"accepted_signups": accepted, "mails_matched": in.N, "agent_creations_matched": ag.N})
 	if in.N < accepted || ag.N < accepted {
 		sc.Extra["notifier_messages"] = notifierCounts(ctx, r.st)
 	}
@@ -194,6 +228,7 @@ func (r *runner) loginOK(ctx context.Context, name string, conc int, s *shape) s
 	if s != nil {
 		sh = *s
 	}
+	sh.Hashing = true
 	return r.measure(ctx, name, sh, func(ctx context.Context, i int64) outcome {
 		return want(r.api.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, ""))
 	})
@@ -201,7 +236,7 @@ func (r *runner) loginOK(ctx context.Context, name string, conc int, s *shape) s
 
 func (r *runner) loginWrong(ctx context.Context) scenario {
 	want := expect(is(401))
-	return r.measure(ctx, "login: wrong password", r.shape(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
+	return r.measure(ctx, "login: wrong password", r.hashing(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
 		// Spread over many accounts so none reaches the lockout threshold.
 		return want(r.api.login(ctx, fmt.Sprintf("lw%d@load.test", 1+i%int64(r.cfg.WrongAccounts)), "wrong-"+seedPassword, ""))
 	})
@@ -209,7 +244,7 @@ func (r *runner) loginWrong(ctx context.Context) scenario {
 
 func (r *runner) loginUnknown(ctx context.Context) scenario {
 	want := expect(is(401))
-	return r.measure(ctx, "login: unknown email", r.shape(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
+	return r.measure(ctx, "login: unknown email", r.hashing(r.cfg.Concurrency), func(ctx context.Context, i int64) outcome {
 		return want(r.api.login(ctx, fmt.Sprintf("nx-%s-%d@load.test", r.run, i), seedPassword, ""))
 	})
 }
@@ -328,7 +363,7 @@ func (r *runner) stuffing(ctx context.Context) scenario {
 		Throughput: round(float64(rec.res.Count) / elapsed.Seconds()),
 	}
 	r.rss(&sc)
-	sc.Extra = map[string]any{
+	sc.note(map[string]any{
 		"lockouts":          locks,
 		"legit_logins":      owners.res.Count,
 		"legit_classes":     owners.res.Classes,
@@ -341,7 +376,7 @@ func (r *runner) stuffing(ctx context.Context) scenario {
 		"auth_api_rss_before":      rssBefore,
 		"answered_429_locked":      rec.res.Classes["429"],
 		"answered_401_wrong_pw":    rec.res.Classes["ok"],
-	}
+	})
 	return sc
 }
 
@@ -472,12 +507,12 @@ func (r *runner) backlog(ctx context.Context, n int) (scenario, error) {
 		sc.Throughput = round(float64(n) / both.Seconds())
 	}
 	r.rss(&sc)
-	sc.Extra = map[string]any{
+	sc.note(map[string]any{
 		"email_done_s": round(mailDone.Seconds()), "agent_done_s": round(agentDone.Seconds()),
 		"mails": r.st.SMTP.Count() - mailsBefore, "agent_users": len(r.st.Agent.Users()) - usersBefore,
 		"notifier_cpu_us_per_event": round(notifierCPU / float64(n) * 1e6),
 		"loadtest_cpu_us_per_event": round(ownCPU / float64(n) * 1e6),
-	}
+	})
 	return sc, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,9 @@ type Options struct {
 	// Concurrency is the number of hashes computed at once. Each holds
 	// Params.MemoryKiB of memory, so this bounds the memory hashing uses.
 	Concurrency int
-	// QueueTimeout is how long a caller waits for a slot before auth.ErrOverloaded.
+	// QueueTimeout is the wait for a slot the queue is sized for: only as
+	// many callers queue as can be served within it at the recent hash
+	// time. A queued caller gives up after backstop × QueueTimeout.
 	QueueTimeout time.Duration
 	Registerer   prometheus.Registerer
 	// TracerProvider traces the wait for a slot and each hash; nil: none.
@@ -116,6 +119,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		s = passhash.Hash(password, h.params)
 		h.observe("hash", time.Since(start))
 	})
+	hashed(ctx)
 	return s, nil
 }
 
@@ -141,16 +145,31 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 		ok = stored.Matches(password)
 		h.observe("verify", time.Since(start))
 	})
+	hashed(ctx)
 	return ok, stored.WeakerThan(h.params), nil
 }
 
+// backstop is how many queue timeouts a queued caller waits before it gives
+// up. The queue is sized so that its callers are served within one; a caller
+// admitted to it is then served, not timed out, when a few hashes run slow
+// (a collection, another process on the core): at 32 closed-loop clients,
+// timing out at exactly the queue timeout refused 9 of 1,125 logins that the
+// bound had admitted.
+const backstop = 2
+
+// recentWeight is the weight of one hash in the moving average of hash
+// times: small enough that a few slow hashes do not shrink the queue bound
+// below the concurrency it serves in steady state, large enough to follow a
+// flood within a second (16 hashes are a quarter of a second on two cores).
+const recentWeight = 16
+
 // observe records one hash's duration in the histogram and the moving
-// average (weight 1/8; concurrent updates may drop one sample, which only
-// delays the average a little).
+// average (concurrent updates may drop one sample, which only delays the
+// average a little).
 func (h *Hasher) observe(op string, d time.Duration) {
 	h.duration.WithLabelValues(op).Observe(d.Seconds())
 	old := h.recent.Load()
-	h.recent.Store(old + (int64(d)-old)/8)
+	h.recent.Store(old + (int64(d)-old)/recentWeight)
 }
 
 // maxWaiting is how many callers can queue for a slot and still be served
@@ -164,20 +183,41 @@ func (h *Hasher) maxWaiting() int64 {
 }
 
 // Admit reserves a place among the operations that can be served within the
-// queue timeout (those hashing plus those queued), for the caller's whole
-// operation, or returns auth.ErrOverloaded at once. Without it a flood queues on
-// the database pool before it ever reaches the hashing queue, and the
-// requests that are served wait for seconds.
-func (h *Hasher) Admit() (release func(), err error) {
+// queue timeout (those hashing plus those queued), or returns
+// auth.ErrOverloaded at once. Without it a flood queues on the database pool
+// before it ever reaches the hashing queue, and the requests that are served
+// wait for seconds. The reservation ends when the first hash made with the
+// returned context is done, or at release, whichever comes first: the work
+// after the hash (the session, the answer) needs no hashing slot, and
+// counting it would shrink the queue below the concurrency it can serve.
+func (h *Hasher) Admit(ctx context.Context) (context.Context, func(), error) {
 	if h.admitted.Add(1) > int64(cap(h.slots))+h.maxWaiting() {
 		h.admitted.Add(-1)
 		h.timeouts.Inc()
-		return nil, auth.ErrOverloaded
+		return ctx, nil, auth.ErrOverloaded
 	}
-	return func() { h.admitted.Add(-1) }, nil
+	r := &reservation{h: h}
+	return context.WithValue(ctx, reservationKey{}, r), r.release, nil
 }
 
-// acquire waits for a hashing slot at most the queue timeout. Waiting
+// reservation is one Admit place, given back once.
+type reservation struct {
+	h    *Hasher
+	once sync.Once
+}
+
+type reservationKey struct{}
+
+func (r *reservation) release() { r.once.Do(func() { r.h.admitted.Add(-1) }) }
+
+// hashed ends the reservation ctx carries, if any: its hash is done.
+func hashed(ctx context.Context) {
+	if r, ok := ctx.Value(reservationKey{}).(*reservation); ok {
+		r.release()
+	}
+}
+
+// acquire waits for a hashing slot, at most backstop queue timeouts. Waiting
 // goroutines hold no hashing memory, and the queue is bounded, so a flood of
 // logins cannot grow memory without bound; a caller that could not be served
 // within the timeout anyway is turned away at once rather than after it.
@@ -196,7 +236,7 @@ func (h *Hasher) acquire(ctx context.Context) (func(), error) {
 	}
 	defer h.waiting.Add(-1)
 	start := time.Now()
-	timer := time.NewTimer(h.timeout)
+	timer := time.NewTimer(backstop * h.timeout)
 	defer timer.Stop()
 	select {
 	case h.slots <- struct{}{}:

@@ -84,7 +84,7 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// With every slot taken, a caller waits the queue timeout and is turned
+// With every slot taken, a caller waits (twice the queue timeout) and is turned
 // away with ErrOverloaded; the wait is bounded and counted.
 func TestHashSlotsAreBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -152,17 +152,17 @@ func TestHashQueueIsBounded(t *testing.T) {
 
 	var reservations []func()
 	for i := range 5 { // one slot + four waiters
-		r, err := h.Admit()
+		_, r, err := h.Admit(ctx)
 		if err != nil {
 			t.Fatalf("Admit %d: %v", i, err)
 		}
 		reservations = append(reservations, r)
 	}
-	if _, err := h.Admit(); !errors.Is(err, auth.ErrOverloaded) {
+	if _, _, err := h.Admit(ctx); !errors.Is(err, auth.ErrOverloaded) {
 		t.Fatalf("Admit beyond slot and queue: %v, want ErrOverloaded", err)
 	}
 	reservations[0]()
-	if r, err := h.Admit(); err != nil {
+	if _, r, err := h.Admit(ctx); err != nil {
 		t.Fatalf("Admit after a release: %v", err)
 	} else {
 		r()
@@ -180,6 +180,39 @@ func TestHashQueueIsBounded(t *testing.T) {
 	if got := counter(t, reg, "kairos_password_hash_slot_timeouts_total"); got != 2 {
 		t.Fatalf("turned away = %v, want 2", got)
 	}
+}
+
+// An Admit place is given back when the hash made with its context is done,
+// before the caller releases it: the work after the hash holds no place.
+// Releasing afterwards gives nothing back twice.
+func TestAdmissionEndsWithTheHash(t *testing.T) {
+	h := newHasher(t, cheap, 1, time.Hour, nil)
+	h.SetRecentHashTime(time.Hour) // a bound of one slot and one waiter
+	ctx := context.Background()
+	hashCtx, release, err := h.Admit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := h.Admit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Admit(ctx); !errors.Is(err, auth.ErrOverloaded) {
+		t.Fatalf("Admit beyond the bound: %v, want ErrOverloaded", err)
+	}
+	if _, _, err := h.Verify(hashCtx, "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	_, third, err := h.Admit(ctx)
+	if err != nil {
+		t.Fatalf("Admit after a reserved hash was done: %v", err)
+	}
+	release() // already given back by the hash
+	if _, _, err := h.Admit(ctx); !errors.Is(err, auth.ErrOverloaded) {
+		t.Fatalf("Admit after a second release of one place: %v, want ErrOverloaded", err)
+	}
+	other()
+	third()
 }
 
 // The queue shrinks as hashes slow down, and always allows one per slot.

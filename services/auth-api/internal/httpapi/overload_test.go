@@ -20,17 +20,19 @@ type switchGate struct {
 	full  atomic.Bool
 }
 
-func (g *switchGate) Admit() (func(), error) {
+func (g *switchGate) Admit(ctx context.Context) (context.Context, func(), error) {
 	if g.full.Load() {
-		return nil, auth.ErrOverloaded
+		return ctx, nil, auth.ErrOverloaded
 	}
-	return g.inner.Admit()
+	return g.inner.Admit(ctx)
 }
 
 // closedGate refuses everything.
 type closedGate struct{}
 
-func (closedGate) Admit() (func(), error) { return nil, auth.ErrOverloaded }
+func (closedGate) Admit(ctx context.Context) (context.Context, func(), error) {
+	return ctx, nil, auth.ErrOverloaded
+}
 
 func loggedMessages(h *harness, msg string) int {
 	n := 0
@@ -111,7 +113,10 @@ func TestRateLimitComesBeforeTheGate(t *testing.T) {
 
 type countingGate struct{ n *atomic.Int64 }
 
-func (g countingGate) Admit() (func(), error) { g.n.Add(1); return func() {}, nil }
+func (g countingGate) Admit(ctx context.Context) (context.Context, func(), error) {
+	g.n.Add(1)
+	return ctx, func() {}, nil
+}
 
 // A locked account's attempt never reaches the hash: under overload it is
 // refused at the gate (no guess is checked, the lock stays); once admitted

@@ -32,25 +32,26 @@ const DefaultMaxHeld = 1024
 // away before the answer: not a server error.
 const clientClosedRequest = 499
 
-// Gate admits a request to password hashing for its whole handling, or
-// refuses it at once with auth.ErrOverloaded (hashing.Hasher.Admit).
+// Gate admits a request to password hashing until its hash is done, or
+// refuses it at once with auth.ErrOverloaded (hashing.Hasher.Admit). The
+// returned context carries the reservation to the hasher.
 type Gate interface {
-	Admit() (release func(), err error)
+	Admit(ctx context.Context) (_ context.Context, release func(), err error)
 }
 
 // admitted runs h only with a place in the hashing admission, taken before
-// the body is read.
+// the body is read and held until its hash is done.
 func (a *api) admitted(h handler) handler {
 	if a.gate == nil {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) (string, error) {
-		release, err := a.gate.Admit()
+		ctx, release, err := a.gate.Admit(r.Context())
 		if err != nil {
 			return "", err
 		}
 		defer release()
-		return h(w, r)
+		return h(w, r.WithContext(ctx))
 	}
 }
 
