@@ -123,6 +123,7 @@ type report struct {
 	Argon     passhash.Params `json:"argon2id"`
 	Ceilings  ceilings        `json:"ceilings"`
 	Scenarios []scenario      `json:"scenarios"`
+	Failures  []string        `json:"failures,omitempty"`
 	Floors    []floorCheck    `json:"floors"`
 	// ServerCodes counts auth-api's answers by status over the run, from its
 	// /metrics (read after each scenario, before any SIGTERM).
@@ -224,6 +225,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		rep.Scenarios = append(rep.Scenarios, sc)
 		fmt.Fprintf(stdout, "  %-40s %8.1f/s  p50 %7.1f ms  p99 %7.1f ms  %v\n", sc.Name, sc.Throughput, sc.Latency.P50, sc.Latency.P99, sc.Classes)
 	}
+	// A scenario that fails is reported and the run goes on: the figures
+	// of the others are kept, and the run fails at its end.
+	var failures []string
+	failed := func(name string, err error) {
+		failures = append(failures, name+": "+err.Error())
+		fmt.Fprintf(stdout, "loadtest: %s failed: %v\n", name, err)
+	}
 	for _, name := range cfg.Scenarios {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -253,33 +261,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "backlog":
 			sc, err := r.backlog(ctx, cfg.Backlog)
 			if err != nil {
-				return err
+				failed(name, err)
+				continue
 			}
 			add(sc)
 		case "check":
 			sc, err := r.checkScenario(ctx, &rep)
 			if err != nil {
-				return err
+				failed(name, err)
+				continue
 			}
 			fmt.Fprintf(stdout, "  raw %s signature verification %.0f/s\n", rep.Ceilings.SignatureAlg, rep.Ceilings.SignatureVerify)
 			add(sc)
 		case "refresh":
 			sc, err := r.refreshScenario(ctx, &rep, tmp)
 			if err != nil {
-				return err
+				failed(name, err)
+				continue
 			}
 			fmt.Fprintf(stdout, "  pgbench refresh %.0f tx/s\n", rep.Ceilings.PgbenchRefresh)
 			add(sc)
 		case "logout":
 			sc, err := r.logoutScenario(ctx, authEnv)
 			if err != nil {
-				return err
+				failed(name, err)
+				continue
 			}
 			add(sc)
 		case "capacity":
 			scs, err := r.capacityScenario(ctx, authEnv, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) })
 			if err != nil {
-				return err
+				failed(name, err)
+				continue
 			}
 			for _, sc := range scs {
 				add(sc)
@@ -293,6 +306,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			}
 		}
 	}
+	rep.Failures = failures
 	rep.Floors = checkFloors(rep)
 
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -313,6 +327,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		fmt.Fprintf(stdout, "loadtest: updated %s\n", cfg.Doc)
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("%d scenario(s) failed:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
 	return nil
 }

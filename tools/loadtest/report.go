@@ -243,6 +243,12 @@ func markdown(rep report) string {
 		fmt.Fprintf(&b, "| pgbench, the refresh-token rotation (prepared), mean of runs just before and after the refresh scenario | %.0f tx/s |\n", rep.Ceilings.PgbenchRefresh)
 	}
 
+	if len(rep.Failures) > 0 {
+		fmt.Fprintf(&b, "\n**Scenarios that failed to run:**\n\n")
+		for _, f := range rep.Failures {
+			fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(f, "\n", " "))
+		}
+	}
 	fmt.Fprintf(&b, "\n#### Floors\n\n| floor | measured | |\n|---|---|---|\n")
 	for _, f := range rep.Floors {
 		mark := "✅"
