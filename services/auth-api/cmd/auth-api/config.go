@@ -106,7 +106,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Parallelism: uint8(e.Int("ARGON2_PARALLELISM", passhash.MinParallelism, passhash.MinParallelism, 255)),
 		},
 		HashConcurrency:  e.Int("HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 700*time.Millisecond, time.Millisecond),
+		HashQueueTimeout: e.Duration("HASH_QUEUE_TIMEOUT", 600*time.Millisecond, time.Millisecond),
 		RefusalHold:      e.Duration("REFUSAL_HOLD", 2*time.Second, 0),
 		LoginMaxFailures: e.Int("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		IPRateLimitRPS:   e.Float("IP_RATE_LIMIT_RPS", 10, 0),

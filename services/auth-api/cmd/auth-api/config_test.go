@@ -24,7 +24,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.HTTPAddr != ":8080" || c.AdminAddr != ":9090" || c.NATSURL != "nats://127.0.0.1:4222" ||
 		c.PublicURL != "http://localhost:8080" || c.TokenTTL != 24*time.Hour || c.PasswordMinLength != 8 ||
 		c.Argon2.MemoryKiB != 19456 || c.Argon2.Time != 2 || c.Argon2.Parallelism != 1 ||
-		c.HashConcurrency != runtime.GOMAXPROCS(0) || c.HashQueueTimeout != 700*time.Millisecond || c.LoginMaxFailures != 5 ||
+		c.HashConcurrency != runtime.GOMAXPROCS(0) || c.HashQueueTimeout != 600*time.Millisecond || c.LoginMaxFailures != 5 ||
 		c.IPRateLimitRPS != 10 || c.IPRateLimitBurst != 20 || c.ShutdownTimeout != 20*time.Second ||
 		c.OutboxRetention != 168*time.Hour || c.StreamReplicas != 1 || c.VerifyRedirect != nil ||
 		c.LoginAccountMaxFailures != 100 || c.LoginSourcePrefixV4 != 32 || c.LoginSourcePrefixV6 != 64 ||

@@ -84,7 +84,7 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// With every slot taken, a caller waits (twice the queue timeout) and is turned
+// With every slot taken, a caller waits (1.5 queue timeouts) and is turned
 // away with ErrOverloaded; the wait is bounded and counted.
 func TestHashSlotsAreBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
