@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kairos-platform/identity/pkg/agenttest"
@@ -198,57 +197,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for _, p := range s.All() {
-		if err := p.waitReadyOrRebind(rctx); err != nil {
+		if err := p.WaitReady(rctx); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
-}
-
-// rebinds is how often a process that lost its port is given new ones.
-const rebinds = 3
-
-// waitReadyOrRebind waits for p to be ready. FreeAddr's port is free only
-// when it is picked: between that and the child's bind, an outgoing
-// connection of this process (the load generator opens thousands) can take
-// it from the same ephemeral range. A child that exits for that is given
-// fresh addresses and started again; a load run once lost 23 minutes of
-// scenarios to one such collision.
-func (p *Proc) waitReadyOrRebind(ctx context.Context) error {
-	for i := 0; ; i++ {
-		err := p.WaitReady(ctx)
-		if err == nil || i == rebinds || p.Running() || !strings.Contains(tail(p.LogPath, 5), "address already in use") {
-			return err
-		}
-		if err := p.rebind(); err != nil {
-			return err
-		}
-		if err := p.Start(); err != nil {
-			return err
-		}
-	}
-}
-
-// rebind gives the (stopped) process fresh listen addresses.
-func (p *Proc) rebind() error {
-	for i, kv := range p.Env {
-		name, _, _ := strings.Cut(kv, "=")
-		var addr *string
-		switch name {
-		case "HTTP_ADDR":
-			addr = &p.HTTPAddr
-		case "ADMIN_ADDR":
-			addr = &p.AdminAddr
-		default:
-			continue
-		}
-		a, err := FreeAddr()
-		if err != nil {
-			return err
-		}
-		*addr, p.Env[i] = a, name+"="+a
-	}
-	return nil
 }
 
 func (s *Stack) newProc(name, svc string, public bool, env map[string]string) (*Proc, error) {
