@@ -42,9 +42,10 @@ type shape struct {
 	Warmup      time.Duration // not recorded
 	Duration    time.Duration
 	MaxInFlight int // open loop: requests beyond this are counted as "dropped"
-	// Hashing marks a scenario bounded by argon2id: its ceiling is measured
-	// right before and right after it (runner.measure).
-	Hashing bool
+	// Ceiling, when set, measures the rate the scenario is judged against;
+	// runner.measure runs it right before (run 0) and right after (run 1)
+	// the scenario, each after the system settled.
+	Ceiling func(ctx context.Context, run int) (float64, error)
 }
 
 // result is what a run of one scenario recorded.

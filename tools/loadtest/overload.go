@@ -78,7 +78,7 @@ func (r *runner) overloadRun(ctx context.Context, what string, n int, polite boo
 		}
 		return out
 	}
-	s := shape{Concurrency: n, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Hashing: true}
+	s := shape{Concurrency: n, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Ceiling: r.argonCeiling}
 	sc := r.measure(ctx, name, s, o)
 	gen := sc.genCores
 

@@ -113,9 +113,9 @@ func find(rep report, prefix string) (scenario, bool) {
 	return rep.Scenarios[i], true
 }
 
-// argonCeiling is the argon2id ceiling a scenario is judged by: the one
+// judgedCeiling is the argon2id ceiling a scenario is judged by: the one
 // bracketing it, or the run's when it has none.
-func argonCeiling(rep report, s scenario) float64 {
+func judgedCeiling(rep report, s scenario) float64 {
 	if s.Ceiling > 0 {
 		return s.Ceiling
 	}
@@ -134,10 +134,10 @@ func checkFloors(rep report) []floorCheck {
 		out = append(out, floorCheck{floor, fmt.Sprintf("%.1f/s ÷ %.1f/s = %.0f%%", v, ceiling, 100*r), r >= min})
 	}
 	if s, ok := find(rep, "login: right password"); ok {
-		ratio("login ≥ 85% of the raw argon2id rate", s.Throughput, argonCeiling(rep, s), 0.85)
+		ratio("login ≥ 85% of the raw argon2id rate", s.Throughput, judgedCeiling(rep, s), 0.85)
 	}
 	if s, ok := find(rep, "signup: maximum rate"); ok {
-		ratio("signup ≥ 80% of the raw argon2id rate", s.Throughput, argonCeiling(rep, s), 0.80)
+		ratio("signup ≥ 80% of the raw argon2id rate", s.Throughput, judgedCeiling(rep, s), 0.80)
 	}
 	if s, ok := find(rep, "verify"); ok {
 		ratio("verify ≥ 50% of the same-statement pgbench rate", s.Throughput, rep.Ceilings.PgbenchVerify, 0.50)

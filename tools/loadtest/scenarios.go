@@ -39,10 +39,12 @@ type scenario struct {
 	NotifierRSS float64          `json:"notifier_peak_rss_mib"`
 	OutboxMax   float64          `json:"outbox_pending_max"`
 	Extra       map[string]any   `json:"extra,omitempty"`
-	// Ceiling is the argon2id rate bracketing a hashing scenario: the mean
+	// Ceiling is the rate bracketing the scenario (shape.Ceiling): the mean
 	// of the rates measured just before and just after it.
-	Ceiling float64 `json:"argon2id_ceiling_per_s,omitempty"`
-	// genCores is the load generator\'s CPU (cores) while the scenario ran.
+	Ceiling float64 `json:"ceiling_per_s,omitempty"`
+	// ceilingErr is why the bracketing ceiling could not be measured.
+	ceilingErr error
+	// genCores is the load generator's CPU (cores) while the scenario ran.
 	genCores float64
 	Overload *overloadFigures `json:"overload,omitempty"`
 }
@@ -61,8 +63,9 @@ type runner struct {
 func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenario {
 	waited, quiet := r.settle(ctx)
 	var before float64
-	if s.Hashing {
-		before = argonRate(ctx, r.cfg.Argon, r.cfg.CeilingTime/2)
+	var ceilingErr error
+	if s.Ceiling != nil {
+		before, ceilingErr = s.Ceiling(ctx, 0)
 	}
 	for _, p := range r.st.All() {
 		p.ResetPeakRSS()
@@ -82,16 +85,19 @@ func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenar
 		genCores:   genCores,
 	}
 	sc.note(map[string]any{"settled_s": round(waited.Seconds())})
-	if s.Hashing {
+	if s.Ceiling != nil && ceilingErr == nil {
 		// The host's speed drifts by ±10 % within a minute (a 4 s argon2id
 		// rate read 57.5 to 68.2 hashes/s in one quiet minute), so a
-		// ceiling from the start of the run cannot judge a scenario
-		// minutes later: this one brackets it, after the system settled.
+		// ceiling from another moment of the run cannot judge a scenario:
+		// this one brackets it, after the system settled.
 		waited2, _ := r.settle(ctx)
-		after := argonRate(ctx, r.cfg.Argon, r.cfg.CeilingTime/2)
-		sc.Ceiling = round((before + after) / 2)
-		sc.note(map[string]any{"ceiling_before": round(before), "ceiling_after": round(after), "settled_after_s": round(waited2.Seconds())})
+		var after float64
+		if after, ceilingErr = s.Ceiling(ctx, 1); ceilingErr == nil {
+			sc.Ceiling = round((before + after) / 2)
+			sc.note(map[string]any{"ceiling_before": round(before), "ceiling_after": round(after), "settled_after_s": round(waited2.Seconds())})
+		}
 	}
+	sc.ceilingErr = ceilingErr
 	if !quiet {
 		sc.note(map[string]any{"settled_quiet": false})
 	}
@@ -144,8 +150,13 @@ func (r *runner) pollOutbox(ctx context.Context) (stop func(), maxSeen func() fl
 // hashing is shape(conc) for a scenario bounded by argon2id.
 func (r *runner) hashing(conc int) shape {
 	s := r.shape(conc)
-	s.Hashing = true
+	s.Ceiling = r.argonCeiling
 	return s
+}
+
+// argonCeiling measures argon2id on every core for half the ceiling time.
+func (r *runner) argonCeiling(ctx context.Context, _ int) (float64, error) {
+	return argonRate(ctx, r.cfg.Argon, r.cfg.CeilingTime/2), nil
 }
 
 // shape is closed loop at conc clients, or open loop at -rate when set.
@@ -174,7 +185,7 @@ func (r *runner) signupOp() op {
 // loop. It then waits for the mails and Agent creations of every accepted
 // signup and reports their latency from the request's start.
 func (r *runner) signup(ctx context.Context, name string, rate float64) scenario {
-	s := shape{Concurrency: r.cfg.Concurrency, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Hashing: true}
+	s := shape{Concurrency: r.cfg.Concurrency, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Ceiling: r.argonCeiling}
 	if rate > 0 {
 		s = shape{Rate: rate, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}
 	}
@@ -228,7 +239,7 @@ func (r *runner) loginOK(ctx context.Context, name string, conc int, s *shape) s
 	if s != nil {
 		sh = *s
 	}
-	sh.Hashing = true
+	sh.Ceiling = r.argonCeiling
 	return r.measure(ctx, name, sh, func(ctx context.Context, i int64) outcome {
 		return want(r.api.login(ctx, fmt.Sprintf("lg%d@load.test", 1+i%int64(r.cfg.LoginAccounts)), seedPassword, ""))
 	})
