@@ -120,7 +120,7 @@ func (a *api) check(ctx context.Context, token string) (int, bool, error) {
 
 // checkScenario measures the ingress check with the tokens of many logins,
 // after the raw signature rate of the same key on every core. A check
-// counts when it is a 200 with the token's own uid (checkclient.go).
+// counts when it is a 200 with the token's own uid (rawclient.go).
 func (r *runner) checkScenario(ctx context.Context, rep *report) (scenario, error) {
 	n := min(r.cfg.LoginAccounts, 64)
 	toks, err := loginTokens(ctx, r.api, "lg", n, runtime.NumCPU())
@@ -134,7 +134,7 @@ func (r *runner) checkScenario(ctx context.Context, rep *report) (scenario, erro
 	rep.Ceilings.SignatureVerify = round(rate)
 	rep.Ceilings.SignatureAlg = alg
 	conc := 4 * r.cfg.Concurrency
-	cc, err := newCheckClient(r.api.base, conc)
+	cc, err := newRawClient(r.api.base, conc)
 	if err != nil {
 		return scenario{}, err
 	}
@@ -164,7 +164,7 @@ func (r *runner) refreshScenario(ctx context.Context, rep *report, tmp string) (
 	for _, t := range toks {
 		pool <- t.Refresh
 	}
-	cc, err := newCheckClient(r.api.base, len(toks))
+	cc, err := newRawClient(r.api.base, len(toks))
 	if err != nil {
 		return scenario{}, err
 	}

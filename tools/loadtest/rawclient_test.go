@@ -29,7 +29,7 @@ func TestCheckClient(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cc, err := newCheckClient(srv.URL, 1)
+	cc, err := newRawClient(srv.URL, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

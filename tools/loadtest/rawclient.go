@@ -14,16 +14,17 @@ import (
 	"time"
 )
 
-// checkClient asks GET /api/auth/check over a pool of kept-alive HTTP/1.1
-// connections, with each token's request written out once beforehand. The
+// rawClient speaks HTTP/1.1 to auth-api over a pool of kept-alive
+// connections: the check scenario's GET /api/auth/check, with each token's
+// request written out once beforehand, and the refresh scenario's POSTs. The
 // load generator shares the cores with auth-api, and net/http's client
 // spends several goroutine hand-offs and allocations per request; this one
 // is a write and a read of a few hundred bytes. It reads the status line
-// and the headers in full, so every answer is checked, not assumed: a pass
-// is a 200 carrying the token's own X-User-ID.
-type checkClient struct {
+// and the headers in full, so every answer is checked, not assumed: a check
+// passes as a 200 carrying the token's own X-User-ID.
+type rawClient struct {
 	addr  string
-	conns chan *checkConn
+	conns chan *rawConn
 }
 
 // checkRequest is one token's request and the uid its answer must carry.
@@ -32,30 +33,30 @@ type checkRequest struct {
 	uid string
 }
 
-type checkConn struct {
+type rawConn struct {
 	c  net.Conn
 	br *bufio.Reader
 }
 
-func newCheckClient(base string, conns int) (*checkClient, error) {
+func newRawClient(base string, conns int) (*rawClient, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" {
-		return nil, fmt.Errorf("check client: %q is not an http:// URL", base)
+		return nil, fmt.Errorf("raw client: %q is not an http:// URL", base)
 	}
-	cc := &checkClient{addr: u.Host, conns: make(chan *checkConn, conns)}
+	cc := &rawClient{addr: u.Host, conns: make(chan *rawConn, conns)}
 	for range conns {
-		cc.conns <- &checkConn{}
+		cc.conns <- &rawConn{}
 	}
 	return cc, nil
 }
 
-func (cc *checkClient) request(token, uid string) checkRequest {
+func (cc *rawClient) request(token, uid string) checkRequest {
 	return checkRequest{uid: uid, raw: []byte("GET /api/auth/check HTTP/1.1\r\nHost: " + cc.addr +
 		"\r\nUser-Agent: kairos-loadtest\r\nAuthorization: Bearer " + token + "\r\n\r\n")}
 }
 
 // close ends the pool's connections.
-func (cc *checkClient) close() {
+func (cc *rawClient) close() {
 	for range cap(cc.conns) {
 		if c := <-cc.conns; c.c != nil {
 			_ = c.c.Close()
@@ -65,16 +66,15 @@ func (cc *checkClient) close() {
 
 // check sends req on a pooled connection and returns the answer's status
 // and X-User-ID.
-func (cc *checkClient) check(ctx context.Context, req checkRequest) (int, string, error) {
+func (cc *rawClient) check(ctx context.Context, req checkRequest) (int, string, error) {
 	a, err := cc.do(ctx, req.raw, nil)
 	return a.status, a.uid, err
 }
 
 // post sends a JSON body to path on a pooled connection; the answer's body
-// is appended to buf[:0]. The refresh scenario uses it for the same reason
-// as the check: a refresh costs auth-api about 0.35 ms of CPU, and net/http's
-// client cost the generator half as much again on the same two cores.
-func (cc *checkClient) post(ctx context.Context, path string, body, buf []byte) (answer, error) {
+// is appended to buf[:0]. A refresh costs auth-api about 0.35 ms of CPU, and
+// net/http's client cost the generator half as much again.
+func (cc *rawClient) post(ctx context.Context, path string, body, buf []byte) (answer, error) {
 	raw := make([]byte, 0, 160+len(body))
 	raw = append(raw, "POST "+path+" HTTP/1.1\r\nHost: "+cc.addr+
 		"\r\nUser-Agent: kairos-loadtest\r\nContent-Type: application/json\r\nContent-Length: "...)
@@ -96,7 +96,7 @@ type answer struct {
 // do writes raw on a pooled connection (dialled when it has none, dropped on
 // any error or Connection: close) and reads the answer; its body is appended
 // to body when body is not nil, discarded otherwise.
-func (cc *checkClient) do(ctx context.Context, raw, body []byte) (answer, error) {
+func (cc *rawClient) do(ctx context.Context, raw, body []byte) (answer, error) {
 	c := <-cc.conns
 	defer func() { cc.conns <- c }()
 	if c.c == nil {
@@ -132,11 +132,11 @@ func roundTrip(w io.Writer, br *bufio.Reader, raw, body []byte) (answer, error) 
 		return answer{}, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
-		return answer{}, fmt.Errorf("check client: status line %q", line)
+		return answer{}, fmt.Errorf("raw client: status line %q", line)
 	}
 	a := answer{keep: true}
 	if a.status, err = strconv.Atoi(string(line[9:12])); err != nil {
-		return answer{}, fmt.Errorf("check client: status line %q", line)
+		return answer{}, fmt.Errorf("raw client: status line %q", line)
 	}
 	length := -1
 	for {
@@ -150,13 +150,13 @@ func roundTrip(w io.Writer, br *bufio.Reader, raw, body []byte) (answer, error) 
 		}
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
-			return answer{}, fmt.Errorf("check client: header line %q", line)
+			return answer{}, fmt.Errorf("raw client: header line %q", line)
 		}
 		value = bytes.TrimSpace(value)
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return answer{}, fmt.Errorf("check client: Content-Length %q", value)
+				return answer{}, fmt.Errorf("raw client: Content-Length %q", value)
 			}
 		case bytes.EqualFold(name, []byte("X-User-Id")):
 			a.uid = string(value)
@@ -165,11 +165,11 @@ func roundTrip(w io.Writer, br *bufio.Reader, raw, body []byte) (answer, error) 
 		case bytes.EqualFold(name, []byte("Connection")):
 			a.keep = !bytes.EqualFold(value, []byte("close"))
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return answer{}, errors.New("check client: a chunked answer (auth-api's are never)")
+			return answer{}, errors.New("raw client: a chunked answer (auth-api's are never)")
 		}
 	}
 	if length < 0 {
-		return answer{}, errors.New("check client: an answer without Content-Length")
+		return answer{}, errors.New("raw client: an answer without Content-Length")
 	}
 	if body == nil {
 		_, err := br.Discard(length)
