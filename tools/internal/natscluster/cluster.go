@@ -64,7 +64,7 @@ func BuildServer(ctx context.Context, root, dir string) (string, error) {
 // JetStream meta leader).
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	c := &Cluster{dir: o.Dir, Passwords: map[string]string{
-		AuthAPIUser: rand.Text(), NotifierUser: rand.Text(),
+		AuthAPIUser: password(), NotifierUser: password(),
 	}}
 	var err error
 	if c.TLS, err = natstest.WriteTLS(o.Dir); err != nil {
@@ -193,3 +193,8 @@ func (c *Cluster) Close() {
 // up and, in a cluster, its JetStream streams are current), the process
 // exits or ctx ends.
 func (n *Node) WaitHealthy(ctx context.Context) error { return n.WaitReady(ctx) }
+
+// password is random and begins with a letter: nats-server parses a variable's
+// value as a configuration value, so one beginning with a digit is read as a
+// number and the server refuses to start.
+func password() string { return "k" + rand.Text() }
