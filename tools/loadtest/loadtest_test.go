@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kairos-platform/identity/services/auth-api/passhash"
 )
 
 func TestSummarize(t *testing.T) {
@@ -176,5 +178,23 @@ func TestPgbenchRefreshScriptBindsEveryParameter(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[2], "WITH live AS") || !strings.HasSuffix(lines[2], `\gset r_`) || lines[3] != `\set n :next` {
 		t.Fatalf("pgbench script is not the sets, the rotation checked by \\gset, the next token:\n%s", s)
+	}
+}
+
+// The hash-alone reference runs one hash per scheduled start and times it
+// from that start; its figure joins the inbox floor's measurement only when
+// the run measured it.
+func TestHashAlone(t *testing.T) {
+	cheap := passhash.Params{MemoryKiB: 64, Time: 1, Parallelism: 1}
+	got := hashAlone(context.Background(), cheap, 100, 50*time.Millisecond)
+	if got.N != 5 || got.P50 <= 0 || got.Max < got.P50 {
+		t.Fatalf("hashAlone at 100/s for 50 ms = %+v, want 5 timed hashes", got)
+	}
+	with := scenario{Extra: map[string]any{"argon2id_alone_p99_ms": 123.0}}
+	if n := hashAloneNote(with); !strings.Contains(n, "p99 123.0 ms") {
+		t.Errorf("note with the figure = %q", n)
+	}
+	if n := hashAloneNote(scenario{}); n != "" {
+		t.Errorf("note without the figure = %q, want none", n)
 	}
 }

@@ -220,6 +220,13 @@ func (r *runner) signup(ctx context.Context, name string, rate float64) scenario
 	in, ag := summarize(inbox), summarize(agent)
 	sc.Inbox, sc.Agent = &in, &ag
 	sc.note(map[string]any{"accepted_signups": accepted, "mails_matched": in.N, "agent_creations_matched": ag.N})
+	if rate > 0 {
+		// The reference for the signup-to-inbox latency: the hash alone at
+		// this rate, on the settled machine, right after the scenario.
+		r.settle(ctx)
+		alone := hashAlone(ctx, r.cfg.Argon, rate, r.cfg.Duration/2)
+		sc.note(map[string]any{"argon2id_alone_p50_ms": alone.P50, "argon2id_alone_p99_ms": alone.P99})
+	}
 	if in.N < accepted || ag.N < accepted {
 		sc.Extra["notifier_messages"] = notifierCounts(ctx, r.st)
 	}
