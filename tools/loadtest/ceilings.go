@@ -32,6 +32,16 @@ func argonRate(ctx context.Context, p passhash.Params, d time.Duration) float64 
 // on the machine changes the rate but hardly the cost.
 func hashCost(ctx context.Context, p passhash.Params, d time.Duration) (time.Duration, float64) {
 	cpu0 := generatorCPU()
+	n, rate := onEveryCore(ctx, d, func() { passhash.Hash(seedPassword, p) })
+	if n == 0 {
+		return 0, 0
+	}
+	return (generatorCPU() - cpu0) / time.Duration(n), rate
+}
+
+// onEveryCore runs f in a loop on every core for d and returns how many
+// times it ran and the runs per second.
+func onEveryCore(ctx context.Context, d time.Duration, f func()) (int64, float64) {
 	var n atomic.Int64
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -40,16 +50,13 @@ func hashCost(ctx context.Context, p passhash.Params, d time.Duration) (time.Dur
 	for range runtime.NumCPU() {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				passhash.Hash(seedPassword, p)
+				f()
 				n.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	if n.Load() == 0 {
-		return 0, 0
-	}
-	return (generatorCPU() - cpu0) / time.Duration(n.Load()), float64(n.Load()) / time.Since(start).Seconds()
+	return n.Load(), float64(n.Load()) / time.Since(start).Seconds()
 }
 
 // hashAlone computes argon2id with p open loop at rate for d, at most one

@@ -11,10 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -30,21 +27,8 @@ func signatureRate(ctx context.Context, apiBase, token string, d time.Duration) 
 	if !verify() {
 		return 0, "", errors.New("signature rate: the token does not verify under its JWKS key")
 	}
-	var n atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				verify()
-				n.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), alg, nil
+	_, rate := onEveryCore(ctx, d, func() { verify() })
+	return rate, alg, nil
 }
 
 type jwk struct {

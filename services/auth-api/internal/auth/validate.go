@@ -194,6 +194,16 @@ func required(ve *ValidationError, field string, v *string) (string, bool) {
 	return *v, true
 }
 
+// present is required for a field that must also not be blank (a current
+// password: its rules are checked by comparing it, not here).
+func present(ve *ValidationError, field string, v *string) string {
+	s, ok := required(ve, field, v)
+	if ok && s == "" {
+		ve.add(field, msgBlank)
+	}
+	return s
+}
+
 // validEmail trims s and accepts a bare address (no display name, no
 // comments) that net/mail parses, of at most MaxEmailLength characters.
 func validEmail(ve *ValidationError, s string) (string, bool) {
@@ -249,12 +259,7 @@ type PasswordChange struct {
 func (p Policy) ValidatePasswordChange(in PasswordChangeInput) (PasswordChange, error) {
 	var ve ValidationError
 	var c PasswordChange
-	if cur, ok := required(&ve, "current_password", in.Current); ok {
-		c.Current = cur
-		if cur == "" {
-			ve.add("current_password", msgBlank)
-		}
-	}
+	c.Current = present(&ve, "current_password", in.Current)
 	if pw, ok := required(&ve, "new_password", in.New); ok {
 		c.New = pw
 		p.checkPassword(&ve, "new_password", pw, "", "")
@@ -276,12 +281,7 @@ type EmailChangeRequest struct {
 func (p Policy) ValidateEmailChange(in EmailChangeInput) (EmailChangeRequest, error) {
 	var ve ValidationError
 	var c EmailChangeRequest
-	if pw, ok := required(&ve, "password", in.Password); ok {
-		c.Password = pw
-		if pw == "" {
-			ve.add("password", msgBlank)
-		}
-	}
+	c.Password = present(&ve, "password", in.Password)
 	if e, ok := required(&ve, "new_email", in.NewEmail); ok {
 		c.NewEmail, _ = validEmail(&ve, e)
 	}
@@ -291,9 +291,6 @@ func (p Policy) ValidateEmailChange(in EmailChangeInput) (EmailChangeRequest, er
 // ValidatePresent checks that a string field is present and not blank.
 func (p Policy) ValidatePresent(field string, v *string) (string, error) {
 	var ve ValidationError
-	s, ok := required(&ve, field, v)
-	if ok && s == "" {
-		ve.add(field, msgBlank)
-	}
+	s := present(&ve, field, v)
 	return s, ve.orNil()
 }
