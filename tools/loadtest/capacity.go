@@ -132,11 +132,8 @@ func (r *runner) capacityRun(ctx context.Context, authEnv map[string]string, rep
 		"predicted_per_s": round(full), "predicted_on_cpu_got_per_s": round(got),
 		"ratio": round2(sc.Throughput / max(full, 0.1)), "ratio_on_cpu_got": round2(sc.Throughput / max(got, 0.1)),
 		"cores_auth_api": round2(authCores), "cores_postgres": round2(pgCores), "cores_generator": round2(genCores),
-		"settled_s": round(waited.Seconds()),
 	})
-	if !quiet {
-		sc.note(map[string]any{"settled_quiet": false})
-	}
+	sc.noteSettled(waited, quiet)
 	if sc.Throughput > 0 {
 		per := func(cores float64) float64 { return round2(1000 * cores / sc.Throughput) }
 		sc.Extra["cpu_ms_per_login_auth_api"] = per(authCores)

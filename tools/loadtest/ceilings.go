@@ -59,38 +59,22 @@ func onEveryCore(ctx context.Context, d time.Duration, f func()) (int64, float64
 	return n.Load(), float64(n.Load()) / time.Since(start).Seconds()
 }
 
-// hashAlone computes argon2id with p open loop at rate for d, at most one
-// hash per core at once as auth-api's hasher allows, and returns each hash's
-// time from its scheduled start. It is what the host alone does to the first
-// step of a signup at that rate: on a host whose memory stalls now and then,
-// a hash that takes 27 ms at the median takes 100 ms or more at the p99 with
-// nothing else running, and the signup-to-inbox latency inherits that.
+// hashAlone computes argon2id with p open loop at rate for d, on the
+// scenarios' own open-loop schedule, at most one hash per core at once as
+// auth-api's hasher allows, and returns each hash's time from its scheduled
+// start. It is what the host alone does to the first step of a signup at
+// that rate: on a host whose memory stalls now and then, a hash that takes
+// 27 ms at the median takes 100 ms or more at the p99 with nothing else
+// running, and the signup-to-inbox latency inherits that.
 func hashAlone(ctx context.Context, p passhash.Params, rate float64, d time.Duration) latency {
 	slots := make(chan struct{}, runtime.NumCPU())
-	var mu sync.Mutex
-	var took []time.Duration
-	var wg sync.WaitGroup
-	every := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	for i := time.Duration(0); i*every < d; i++ {
-		at := start.Add(i * every)
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return summarize(took)
-		case <-time.After(time.Until(at)):
-		}
-		wg.Go(func() {
-			slots <- struct{}{}
-			passhash.Hash(seedPassword, p)
-			<-slots
-			mu.Lock()
-			took = append(took, time.Since(at))
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return summarize(took)
+	res := drive(ctx, shape{Rate: rate, Duration: d}, func(context.Context, int64) outcome {
+		slots <- struct{}{}
+		defer func() { <-slots }()
+		passhash.Hash(seedPassword, p)
+		return outcome{ok: true}
+	})
+	return summarize(res.Served)
 }
 
 // pgbenchScript is auth-api's verify transaction, its own statements with

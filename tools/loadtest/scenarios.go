@@ -84,7 +84,7 @@ func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenar
 		OutboxMax:  outboxMax(),
 		genCores:   genCores,
 	}
-	sc.note(map[string]any{"settled_s": round(waited.Seconds())})
+	sc.noteSettled(waited, quiet)
 	if s.Ceiling != nil && ceilingErr == nil {
 		// The host's speed drifts by ±10 % within a minute (a 4 s argon2id
 		// rate read 57.5 to 68.2 hashes/s in one quiet minute), so a
@@ -98,9 +98,6 @@ func (r *runner) measure(ctx context.Context, name string, s shape, o op) scenar
 		}
 	}
 	sc.ceilingErr = ceilingErr
-	if !quiet {
-		sc.note(map[string]any{"settled_quiet": false})
-	}
 	if s.Concurrency > 0 {
 		sc.Mode = fmt.Sprintf("closed loop, %d clients", s.Concurrency)
 	} else {

@@ -132,3 +132,12 @@ func (sc *scenario) note(m map[string]any) {
 	}
 	maps.Copy(sc.Extra, m)
 }
+
+// noteSettled records what settling before the scenario took, and when the
+// machine never got quiet, that too.
+func (sc *scenario) noteSettled(waited time.Duration, quiet bool) {
+	sc.note(map[string]any{"settled_s": round(waited.Seconds())})
+	if !quiet {
+		sc.note(map[string]any{"settled_quiet": false})
+	}
+}

@@ -22,17 +22,18 @@ const lowestPort = 20000
 // the kernel's ephemeral range when there is room below it.
 func FreeAddr() (string, error) {
 	lo, hi := lowestPort, ephemeralLow()
-	for range 100 {
-		if hi <= lo {
-			break
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
-		if err == nil {
-			defer ln.Close()
-			return ln.Addr().String(), nil
+	for i := 0; i < 100 && lo < hi; i++ {
+		if addr, err := listenFree(lo + rand.IntN(hi-lo)); err == nil {
+			return addr, nil
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return listenFree(0)
+}
+
+// listenFree listens on loopback port (0: the kernel's choice) and lets go,
+// returning the address it had.
+func listenFree(port int) (string, error) {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return "", err
 	}
